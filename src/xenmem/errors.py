@@ -18,8 +18,15 @@ __all__ = [
     "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
     "MEMORY_CONSTRAINT_VIOLATION_ORDER",
     "NO_HOSTS_AVAILABLE",
+    "OPERATION_BLOCKED",
+    "OPERATION_NOT_ALLOWED",
+    "OTHER_OPERATION_IN_PROGRESS",
     "VALUE_NOT_SUPPORTED",
     "VMS_FAILED_TO_COOPERATE",
+    "VM_BAD_POWER_STATE",
+    "VM_IS_SNAPSHOT",
+    "VM_IS_TEMPLATE",
+    "VM_IS_USING_NESTED_VIRT",
     "ErrorDef",
     "XenAPIError",
     "all_error_defs",
@@ -102,3 +109,14 @@ NO_HOSTS_AVAILABLE = ErrorDef("NO_HOSTS_AVAILABLE")
 VMS_FAILED_TO_COOPERATE = ErrorDef("VMS_FAILED_TO_COOPERATE", variadic=True)
 BALLOONING_TIMEOUT_BEFORE_MIGRATION = ErrorDef("BALLOONING_TIMEOUT_BEFORE_MIGRATION", ("vm",))
 INTERNAL_ERROR = ErrorDef("INTERNAL_ERROR", ("message",))
+
+# Operation checks (xapi-memory.md §3.4, xapi_vm_lifecycle).
+OPERATION_BLOCKED = ErrorDef("OPERATION_BLOCKED", ("ref", "code"))
+VM_BAD_POWER_STATE = ErrorDef("VM_BAD_POWER_STATE", ("vm", "expected", "actual"))
+OTHER_OPERATION_IN_PROGRESS = ErrorDef(
+    "OTHER_OPERATION_IN_PROGRESS", ("class", "object", "operation_type", "operation_ref")
+)
+VM_IS_TEMPLATE = ErrorDef("VM_IS_TEMPLATE", ("vm", "operation"))
+VM_IS_SNAPSHOT = ErrorDef("VM_IS_SNAPSHOT", ("vm", "operation"))
+VM_IS_USING_NESTED_VIRT = ErrorDef("VM_IS_USING_NESTED_VIRT", ("vm",))
+OPERATION_NOT_ALLOWED = ErrorDef("OPERATION_NOT_ALLOWED", ("reason",))

@@ -1,0 +1,1 @@
+"""What xapi and xenopsd decide: VM lifecycle, admission, placement, live memory state."""
