@@ -226,3 +226,34 @@ def test_host_overhead_example() -> None:
 
 def test_host_overhead_with_the_old_reserve() -> None:
     assert host_memory_overhead(32 * GIB, 32256 * MIB, reserved_kib=9216) == 521 * MIB
+
+
+vm_shapes = st.builds(
+    vm,
+    st.sampled_from([DomainType.HVM, DomainType.PV, DomainType.PVH, DomainType.PV_IN_PVH]),
+    static_max=st.integers(min_value=0, max_value=2**40),
+    vcpus=st.integers(min_value=1, max_value=256),
+    multiplier=st.floats(min_value=1.0, max_value=16.0),
+)
+
+
+@given(
+    vm_shapes,
+    st.integers(min_value=0, max_value=2**40),
+    st.integers(min_value=0, max_value=64),
+    st.floats(min_value=0.0, max_value=8.0),
+)
+def test_overhead_and_start_requirement_grow_with_static_max_vcpus_and_multiplier(
+    shape: VmMemory, more_bytes: int, more_vcpus: int, more_multiplier: float
+) -> None:
+    bigger = replace(
+        shape,
+        static_max=shape.static_max + more_bytes,
+        dynamic_min=shape.dynamic_min + more_bytes,
+        dynamic_max=shape.dynamic_max + more_bytes,
+        vcpus_max=shape.vcpus_max + more_vcpus,
+        shadow_multiplier=shape.shadow_multiplier + more_multiplier,
+    )
+    assert compute_memory_overhead(shape) <= compute_memory_overhead(bigger)
+    assert start_requirement(shape) <= start_requirement(bigger)
+    assert start_requirement(shape) % MIB == 0
