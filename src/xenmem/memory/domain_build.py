@@ -16,10 +16,9 @@ from xenmem.memory.units import (
     kib_of_bytes_free,
     kib_of_bytes_used,
     kib_of_mib,
-    mib_of_bytes_used,
     mib_of_kib_used,
 )
-from xenmem.memory.vm import VmMemory
+from xenmem.memory.vm import VmMemory, overhead_bytes
 
 __all__ = [
     "BuildKind",
@@ -53,13 +52,8 @@ def xenopsd_overhead_bytes(vm: VmMemory) -> int:
 
     This differs from xapi's stored overhead (PVH uses its multiplier there, §2.3).
     """
-    multiplier = (
-        vm.shadow_multiplier if vm.domain_type is DomainType.HVM else (DEFAULT_SHADOW_MULTIPLIER)
-    )
-    model = model_for(vm.domain_type)
-    return bytes_of_mib(
-        model.overhead_mib(mib_of_bytes_used(vm.static_max), vm.vcpus_max, multiplier)
-    )
+    hvm = vm.domain_type is DomainType.HVM
+    return overhead_bytes(vm, vm.shadow_multiplier if hvm else DEFAULT_SHADOW_MULTIPLIER)
 
 
 def reservation_range(

@@ -13,6 +13,7 @@ __all__ = [
     "AccountingPolicy",
     "VmMemory",
     "compute_memory_overhead",
+    "overhead_bytes",
     "policy_value",
     "required_memory",
     "start_policy",
@@ -64,14 +65,22 @@ def policy_value(policy: AccountingPolicy, constraints: Constraints) -> int:
             return constraints.dynamic_min
 
 
+def overhead_bytes(vm: VmMemory, multiplier: float) -> int:
+    """The model's overhead for the VM at `multiplier`, in bytes; static_max rounds up to MiB.
+
+    Callers choose the multiplier: xapi and xenopsd each apply their own rule (§2.3).
+    """
+    model = model_for(vm.domain_type)
+    static_max_mib = mib_of_bytes_used(vm.static_max)
+    return bytes_of_mib(model.overhead_mib(static_max_mib, vm.vcpus_max, multiplier))
+
+
 def compute_memory_overhead(vm: VmMemory) -> int:
     """VM.compute_memory_overhead and the stored VM.memory_overhead, in bytes.
 
     Uses the VM's own shadow multiplier for every domain type, PV included (§2.3).
     """
-    model = model_for(vm.domain_type)
-    static_max_mib = mib_of_bytes_used(vm.static_max)
-    return bytes_of_mib(model.overhead_mib(static_max_mib, vm.vcpus_max, vm.shadow_multiplier))
+    return overhead_bytes(vm, vm.shadow_multiplier)
 
 
 def start_policy(domain_type: DomainType) -> AccountingPolicy:
