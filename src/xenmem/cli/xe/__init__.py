@@ -1,0 +1,1 @@
+"""`xe`: the XenServer/XCP-ng command line for the memory workflow, over the XenAPI."""
