@@ -40,7 +40,9 @@ def _attach_negative_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(
+        _attach_negative_values(sys.argv[1:] if argv is None else argv)
+    )
     status: int = args.run(args)
     return status
 
