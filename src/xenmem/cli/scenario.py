@@ -246,20 +246,21 @@ async def _perform(world: World, step: Mapping[str, int | str]) -> list[int]:
 
 
 def _outcome(world: World, step: Mapping[str, int | str]) -> tuple[str, list[int | str]]:
+    """The step's outcome; a fault outranks any other, since it means the run was invalid."""
     faults_before = len(world.host.faults)
+    outcome: tuple[str, list[int | str]]
     try:
-        params: list[int | str] = list(run_virtual(_perform(world, step)))
+        outcome = "success", list(run_virtual(_perform(world, step)))
     except CannotFreeThisMuchMemory as error:
-        return error.name, [error.needed_kib, error.free_kib]
+        outcome = error.name, [error.needed_kib, error.free_kib]
     except DomainsRefusedToCooperate as error:
-        return error.name, list(error.domids)
-    finally:
-        new_faults = world.host.faults[faults_before:]
+        outcome = error.name, list(error.domids)
+    new_faults = world.host.faults[faults_before:]
     if new_faults:
         fault = new_faults[0]
         owner: int | str = "xen" if fault.domid is None else fault.domid
         return "fault", [owner, fault.wanted_kib, fault.available_kib]
-    return "success", params
+    return outcome
 
 
 def _report(world: World) -> dict[str, Any]:
