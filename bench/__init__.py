@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): timing goals live here, never in tests."""
