@@ -167,3 +167,19 @@ def test_the_service_runs_as_an_asyncio_task_on_a_real_clock() -> None:
         return await asyncio.wait_for(svc.reserve_memory("dbg", "s", 1000), timeout=30)
 
     assert len(asyncio.run(scenario())) == 36
+
+
+def test_periodic_balance_hands_back_a_deleted_reservation_within_ten_seconds() -> None:
+    svc, host = service(memory_gib=4)
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=GIB_KIB)
+    host.build_domain(domid, memory_kib=GIB_KIB // 2, shadow_mib=0)
+    for key, value in (("target", GIB_KIB // 2), ("dynamic-min", 1024), ("dynamic-max", GIB_KIB)):
+        host.xenstore.write(domain_path(domid, f"memory/{key}"), str(value))
+    host.attach_guest(domid, Guest(driver=Ideal(rate_kib_s=GIB_KIB)), booted=True)
+    host.unpause_domain(domid)
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 2 * GIB_KIB))
+    assert int(host.xenstore.read(domain_path(domid, "memory/target")) or 0) < GIB_KIB // 2
+    run_virtual(svc.delete_reservation("dbg", "s", rid))
+    run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
+    assert host.xenstore.read(domain_path(domid, "memory/target")) == str(GIB_KIB)
+    assert svc.squeezer.ledger().adds_up()

@@ -173,6 +173,17 @@ class MemoryService:
     async def balance_memory(self, dbg: str) -> None:
         await self._locked(self.squeezer.balance_memory)
 
+    async def run_periodic_balance(self, *, until_s: float | None = None) -> None:
+        """Every balance interval (10 s), rebalance if one iteration would change a target
+        (§1, §3.10). Runs forever (an asyncio task) unless stopped at clock time `until_s`."""
+        clock = self.squeezer.clock
+        interval = self.squeezer.config.balance_interval_s
+        while until_s is None or clock.now() + interval <= until_s:
+            await clock.sleep(interval)
+            async with self.lock:
+                if await self.squeezer.is_host_memory_unbalanced():
+                    await self.squeezer.balance_memory()
+
     def get_host_reserved_memory(self, dbg: str) -> int:
         """KiB kept free of any domain or reservation (73728 by default)."""
         return self.squeezer.config.target_host_free_kib
