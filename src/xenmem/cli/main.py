@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from xenmem.cli import calc
+from xenmem.cli import calc, simulate
 from xenmem.cli.args import OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
 
-_SUBCOMMANDS = (calc,)
+_SUBCOMMANDS = (calc, simulate)
 
 
 def build_parser() -> OneLineErrorParser:

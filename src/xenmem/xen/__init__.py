@@ -1,0 +1,36 @@
+"""The hypervisor and clock ports; `xen.simulator` is the default backend.
+
+Everything above this package talks to Xen only through `Hypervisor` and `Xenstore`, so a
+real-Xen backend is a new class implementing them, not a rewrite.
+"""
+
+from xenmem.xen.clock import Clock, RealClock, VirtualClock, run_virtual
+from xenmem.xen.port import (
+    DomainInfo,
+    Hypervisor,
+    PhysInfo,
+    Watch,
+    WatchCallback,
+    XenError,
+    Xenstore,
+    domain_path,
+    domain_type_of_xenstore,
+    xenstore_domain_type,
+)
+
+__all__ = [
+    "Clock",
+    "DomainInfo",
+    "Hypervisor",
+    "PhysInfo",
+    "RealClock",
+    "VirtualClock",
+    "Watch",
+    "WatchCallback",
+    "XenError",
+    "Xenstore",
+    "domain_path",
+    "domain_type_of_xenstore",
+    "run_virtual",
+    "xenstore_domain_type",
+]

@@ -1,0 +1,150 @@
+"""The hypervisor port: what squeezed and xenopsd need from Xen, and nothing more.
+
+Amounts are KiB, named `*_kib`: squeezed works in KiB throughout (squeezer.md §2) and a real
+backend converts Xen's page counts with `memory.units.kib_of_pages`. Keeping KiB (rather
+than pages) at this port lets the simulator move balloons by the reference simulator's
+KiB-sized steps (squeezer.md §7.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from xenmem.memory.model import DomainType
+
+__all__ = [
+    "DomainInfo",
+    "Hypervisor",
+    "PhysInfo",
+    "Watch",
+    "WatchCallback",
+    "XenError",
+    "Xenstore",
+    "domain_path",
+    "domain_type_of_xenstore",
+    "xenstore_domain_type",
+]
+
+
+class XenError(Exception):
+    """A failed hypercall or xenstore operation, translated once at the port edge."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhysInfo:
+    """Xen's physinfo in KiB: total host memory, free memory, memory awaiting scrubbing."""
+
+    total_kib: int
+    free_kib: int
+    scrub_kib: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainInfo:
+    """One entry of Xen's domain list (domain_getinfolist), amounts in KiB."""
+
+    domid: int
+    domain_type: DomainType
+    tot_kib: int
+    max_kib: int
+    shadow_mib: int
+    paused: bool
+    shutdown: bool
+
+
+WatchCallback = Callable[[str], None]
+"""Called with the path that changed (or the special `@introduceDomain` / `@releaseDomain`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watch:
+    """A registered watch: `callback` fires for writes and removals at or under `path`."""
+
+    path: str
+    callback: WatchCallback
+    token: int
+
+
+class Xenstore(Protocol):
+    """A xenstore-like key tree: absolute paths, string values, watches."""
+
+    def read(self, path: str) -> str | None:
+        """The value at `path`, or None if the key does not exist."""
+        ...
+
+    def write(self, path: str, value: str) -> None: ...
+
+    def remove(self, path: str) -> None:
+        """Remove `path` and everything under it; a missing path is not an error."""
+        ...
+
+    def directory(self, path: str) -> list[str]:
+        """The names of the children of `path` (empty if none or missing)."""
+        ...
+
+    def watch(self, path: str, callback: WatchCallback) -> Watch: ...
+
+    def unwatch(self, watch: Watch) -> None: ...
+
+
+class Hypervisor(Protocol):
+    """The hypercalls squeezed and xenopsd use. Unknown domids raise `XenError`."""
+
+    @property
+    def xenstore(self) -> Xenstore: ...
+
+    def physinfo(self) -> PhysInfo: ...
+
+    def domains(self) -> list[DomainInfo]:
+        """Every existing domain, in creation order."""
+        ...
+
+    def create_domain(self, *, domain_type: DomainType, max_kib: int) -> int:
+        """A new, paused, empty domain; returns its domid and fires `@introduceDomain`."""
+        ...
+
+    def build_domain(self, domid: int, *, memory_kib: int, shadow_mib: int) -> None:
+        """Allocate the domain's initial memory and shadow (the domain builder's job).
+
+        Raises `XenError` if the host has not that much free memory.
+        """
+        ...
+
+    def destroy_domain(self, domid: int) -> None:
+        """Release the domain's memory (to be scrubbed) and fire `@releaseDomain`."""
+        ...
+
+    def pause_domain(self, domid: int) -> None: ...
+
+    def unpause_domain(self, domid: int) -> None: ...
+
+    def set_maxmem(self, domid: int, max_kib: int) -> None:
+        """Xen's hard cap on the domain's allocation; may be set below its current size."""
+        ...
+
+
+def domain_path(domid: int, key: str = "") -> str:
+    """`/local/domain/<domid>[/<key>]` (squeezer.md §6)."""
+    base = f"/local/domain/{domid}"
+    return f"{base}/{key}" if key else base
+
+
+_XENSTORE_TYPES = {
+    DomainType.HVM: "hvm",
+    DomainType.PV: "pv",
+    DomainType.PVH: "pvh",
+    DomainType.PV_IN_PVH: "pv-in-pvh",
+}
+_TYPES_OF_XENSTORE = {text: domain_type for domain_type, text in _XENSTORE_TYPES.items()}
+
+
+def xenstore_domain_type(domain_type: DomainType) -> str:
+    """The `domain-type` key's spelling (xenopsd writes `pv-in-pvh`, the API `pv_in_pvh`)."""
+    return _XENSTORE_TYPES[domain_type]
+
+
+def domain_type_of_xenstore(untrusted_text: str | None) -> DomainType | None:
+    """The domain type a `domain-type` value names, or None if it names none."""
+    return _TYPES_OF_XENSTORE.get(untrusted_text) if untrusted_text is not None else None

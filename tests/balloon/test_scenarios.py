@@ -1,0 +1,177 @@
+"""The reference scenario styles (squeezer.md §7.4), with outcomes enforced."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import CheckedRun, domain, guaranteed_free_kib, reference_steps, scenario
+from xenmem.cli.scenario import build_world, run_scenario
+
+SUCCESS = ("success", [])
+
+
+def outcomes(parsed_scenario: object) -> list[tuple[str, list[object]]]:
+    return CheckedRun(parsed_scenario).run()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reference_ticks", [True, False])
+def test_hidden_floor_beside_an_intermittently_stuck_large_domain_succeeds(
+    reference_ticks: bool,
+) -> None:
+    parsed = scenario(
+        [
+            domain(
+                0,
+                dmin=1000,
+                dmax=2000,
+                actual=1500,
+                driver={"kind": "floor", "rate": 100, "floor": 1250},
+            ),
+            domain(
+                1,
+                dmin=2000,
+                dmax=6000,
+                actual=5000,
+                driver={"kind": "intermittent", "rate": 100, "interval": 10},
+            ),
+        ],
+        reference_steps(1000),
+        target_host_free_kib=1000,
+        reference_ticks=reference_ticks,
+    )
+    assert outcomes(parsed) == [SUCCESS] * 3
+
+
+@pytest.mark.parametrize("reference_ticks", [True, False])
+def test_two_intermittently_stuck_domains_with_periods_under_and_over_5s_succeed(
+    reference_ticks: bool,
+) -> None:
+    parsed = scenario(
+        [
+            domain(
+                0,
+                dmin=1000,
+                dmax=3000,
+                actual=2500,
+                driver={"kind": "intermittent", "rate": 100, "interval": 3},
+            ),
+            domain(
+                1,
+                dmin=1000,
+                dmax=3000,
+                actual=2500,
+                driver={"kind": "intermittent", "rate": 100, "interval": 10},
+            ),
+        ],
+        reference_steps(1500),
+        target_host_free_kib=1500,
+        reference_ticks=reference_ticks,
+    )
+    assert outcomes(parsed) == [SUCCESS] * 3
+
+
+def test_dynamic_mins_too_high_cannot_free_this_much_memory() -> None:
+    parsed = scenario(
+        [
+            domain(0, dmin=1400, dmax=2000, actual=1500),
+            domain(1, dmin=2900, dmax=4000, actual=3000),
+        ],
+        reference_steps(1000),
+        host_free_kib=100,
+        target_host_free_kib=1000,
+    )
+    # Everyone at dynamic_min frees only ~200 KiB: Cannot_free(required, free now).
+    [(outcome, params)] = outcomes(parsed)
+    assert outcome == "Cannot_free_this_much_memory"
+    assert params[0] == 1000 and params[1] < 1000
+
+
+def test_a_domain_stuck_above_its_dynamic_min_is_named() -> None:
+    parsed = scenario(
+        [
+            domain(3, dmin=1000, dmax=2000, actual=1500),
+            domain(7, dmin=1000, dmax=4000, actual=3000, driver={"kind": "stuck"}),
+        ],
+        reference_steps(2000),
+        target_host_free_kib=2000,
+    )
+    assert outcomes(parsed) == [("Domains_refused_to_cooperate", [7])]
+
+
+def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
+    # Domain 1 sits above its dynamic_max (its range was just lowered) and is stuck;
+    # the policy wants it to shrink and domain 2 to grow, on a host with nothing free.
+    return scenario(
+        [
+            domain(1, dmin=1000, dmax=1500, actual=3000, driver={"kind": "stuck"}),
+            domain(2, dmin=1000, dmax=3000, actual=2000, maxmem=3000),
+        ],
+        [{"op": "free", "kib": 200}],
+        target_host_free_kib=200,
+        **options,
+    )
+
+
+@pytest.mark.parametrize("reference_ticks", [True, False])
+def test_stuck_shrinker_beside_grower_succeeds_by_shrinking_the_healthy_one(
+    reference_ticks: bool,
+) -> None:
+    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(reference_ticks=reference_ticks))  # type: ignore[arg-type]
+    assert run.run() == [SUCCESS]
+    healthy = next(d for d in run.world.host.domains() if d.domid == 2)
+    assert healthy.tot_kib < 2000
+    assert run.world.host.faults == []
+
+
+def test_the_same_without_two_phase_faults() -> None:
+    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(two_phase=False))  # type: ignore[arg-type]
+    [(outcome, params)] = run.run()
+    assert outcome == "fault"
+    assert params[0] == 2
+
+
+@pytest.mark.parametrize("reference_ticks", [True, False])
+def test_hidden_upper_limit_succeeds(reference_ticks: bool) -> None:
+    parsed = scenario(
+        [
+            domain(0, dmin=1000, dmax=3000, actual=1000, maxmem=3000),
+            domain(
+                1,
+                dmin=1000,
+                dmax=3000,
+                actual=1000,
+                maxmem=3000,
+                driver={"kind": "cap", "rate": 100, "cap": 1500},
+            ),
+        ],
+        [{"op": "free", "kib": 500}, {"op": "balance", "target_kib": 500, "tolerance_kib": 33}],
+        host_free_kib=3000,
+        target_host_free_kib=500,
+        reference_ticks=reference_ticks,
+    )
+    run = CheckedRun(parsed)
+    assert run.run() == [SUCCESS, SUCCESS]
+    sizes = {d.domid: d.tot_kib for d in run.world.host.domains()}
+    assert sizes[1] == 1500 and sizes[0] > 2000
+
+
+def test_without_inaccuracy_compensation_the_guarantee_breaks() -> None:
+    # Growing drivers stop 4 KiB short of their targets; without the 2 × 4 KiB withheld
+    # per domain, free memory would fall below the request if they later reached them.
+    def guaranteed_after_growing(compensate: bool) -> int:
+        parsed = scenario(
+            [
+                domain(0, dmin=1000, dmax=3000, actual=1000, maxmem=3000),
+                domain(1, dmin=1000, dmax=3000, actual=1000, maxmem=3000),
+            ],
+            [{"op": "free", "kib": 1000}],
+            host_free_kib=3000,
+            target_host_free_kib=1000,
+            inaccuracy_compensation=compensate,
+        )
+        world = build_world(parsed)
+        assert run_scenario(parsed, world)["steps"][0]["outcome"] == "success"
+        return guaranteed_free_kib(world)
+
+    assert guaranteed_after_growing(compensate=True) >= 1000
+    assert guaranteed_after_growing(compensate=False) < 1000

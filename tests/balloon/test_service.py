@@ -1,0 +1,185 @@
+"""The memory interface (squeezer.md §5): calls, errors and units."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from xenmem.balloon import (
+    AutoBalloon,
+    CannotFreeThisMuchMemory,
+    FixedSize,
+    InvalidMemoryValue,
+    MemoryService,
+    NoReservation,
+    Squeezer,
+    SqueezerConfig,
+    UnknownReservation,
+)
+from xenmem.balloon.service import DIAGNOSTICS
+from xenmem.memory.model import DomainType
+from xenmem.xen import RealClock, VirtualClock, domain_path, run_virtual
+from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost
+
+GIB_KIB = 1024 * 1024
+T = 73728
+
+
+def service(memory_gib: int = 16, **config: object) -> tuple[MemoryService, SimulatedHost]:
+    clock = VirtualClock()
+    host = SimulatedHost(HostSpec.default(memory_gib * GIB_KIB * 1024), clock)
+    ids = (f"r{n}" for n in itertools.count())
+    squeezer = Squeezer(host, clock, SqueezerConfig(**config))  # type: ignore[arg-type]
+    return MemoryService(squeezer, new_reservation_id=lambda: next(ids)), host
+
+
+def free_kib(svc: MemoryService) -> int:
+    return run_virtual(svc.squeezer.snapshot()).host.free_kib
+
+
+def test_reservations_are_counted_until_transferred_to_a_live_domain() -> None:
+    svc, host = service()
+    before = free_kib(svc)
+    session = run_virtual(svc.login("dbg", "xenopsd"))
+    assert session == "xenopsd"
+    rid = run_virtual(svc.reserve_memory("dbg", session, 100_000))
+    assert host.xenstore.read(f"/squeezed/state/xenopsd/{rid}") == "100000"
+    assert free_kib(svc) == before - 100_000
+    domid = host.create_domain(domain_type=DomainType.HVM, max_kib=0)
+    run_virtual(svc.transfer_reservation_to_domain("dbg", session, rid, domid))
+    assert host.xenstore.read(domain_path(domid, "memory/initial-reservation")) == "100000"
+    assert host.xenstore.read(f"/squeezed/state/xenopsd/{rid}/in-transfer") == str(domid)
+    assert next(d.max_kib for d in host.domains() if d.domid == domid) == 100_000 + 1024
+    # Now held as the domain's unaccounted reservation, not twice.
+    assert free_kib(svc) == before - 100_000
+    assert run_virtual(svc.query_reservation_of_domain("dbg", session, domid)) == rid
+    run_virtual(svc.delete_reservation("dbg", session, rid))
+    assert free_kib(svc) == before - 100_000
+    host.destroy_domain(domid)
+    assert free_kib(svc) == before
+
+
+def test_a_transferred_record_whose_domain_died_counts_again() -> None:
+    svc, host = service()
+    before = free_kib(svc)
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
+    run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, domid))
+    host.destroy_domain(domid)
+    assert free_kib(svc) == before - 5000
+
+
+def test_login_drops_every_record_of_the_session() -> None:
+    svc, _ = service()
+    before = free_kib(svc)
+    run_virtual(svc.reserve_memory("dbg", "xenopsd", 1000))
+    run_virtual(svc.reserve_memory("dbg", "other", 2000))
+    run_virtual(svc.login("dbg", "xenopsd"))
+    assert free_kib(svc) == before - 2000
+
+
+def test_errors_and_their_payloads() -> None:
+    svc, _ = service()
+    with pytest.raises(InvalidMemoryValue) as invalid:
+        run_virtual(svc.reserve_memory("dbg", "s", -1))
+    assert invalid.value.params == ("-1",)
+    with pytest.raises(InvalidMemoryValue):
+        run_virtual(svc.reserve_memory_range("dbg", "s", 0, -5))
+    with pytest.raises(UnknownReservation) as unknown:
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", "nope", 0))
+    assert unknown.value.name == "Unknown_reservation"
+    with pytest.raises(NoReservation):
+        run_virtual(svc.query_reservation_of_domain("dbg", "s", 0))
+    free = free_kib(svc)
+    with pytest.raises(CannotFreeThisMuchMemory) as cannot:
+        run_virtual(svc.reserve_memory("dbg", "s", 10**9))
+    # T comes off both numbers (ms.ml wrap).
+    assert (cannot.value.needed_kib, cannot.value.free_kib) == (10**9, free - T)
+    assert cannot.value.params == (str(10**9), str(free - T))
+
+
+def test_reserve_memory_range_squeezes_guests_and_stays_within_range() -> None:
+    svc, host = service(memory_gib=4)
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=GIB_KIB)
+    free = host.physinfo().free_kib
+    host.build_domain(domid, memory_kib=free - 1000, shadow_mib=0)
+    for key, value in (("target", free - 1000), ("dynamic-min", 100_000), ("dynamic-max", free)):
+        host.xenstore.write(domain_path(domid, f"memory/{key}"), str(value))
+    host.attach_guest(domid, Guest(driver=Ideal(rate_kib_s=GIB_KIB)), booted=True)
+    host.unpause_domain(domid)
+    rid, amount = run_virtual(svc.reserve_memory_range("dbg", "s", 200_000, 400_000))
+    assert 200_000 <= amount <= 400_000
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}") == str(amount)
+    assert host.faults == []
+    assert svc.squeezer.ledger().adds_up()
+
+
+def test_host_level_facts_and_their_units() -> None:
+    svc, host = service()
+    assert svc.get_host_reserved_memory("dbg") == 73728
+    assert svc.get_diagnostics("dbg") == DIAGNOSTICS
+    dom0_kib = next(d.tot_kib for d in host.domains() if d.domid == 0)
+    assert dom0_kib == 1856 * 1024
+    assert svc.get_domain_zero_policy("dbg") == FixedSize(size_bytes=dom0_kib * 1024)
+    boot_free = run_virtual(svc.get_host_initial_free_memory("dbg"))
+    assert boot_free == (host.spec.total_kib - host.spec.xen_kib) * 1024
+    # Ten samples one second apart, the first included.
+    assert svc.squeezer.clock.now() == 9.0
+
+
+def test_boot_time_sampling_waits_for_stability() -> None:
+    svc, host = service()
+    grower = host.create_domain(domain_type=DomainType.PV, max_kib=3 * GIB_KIB)
+    host.xenstore.write(domain_path(grower, "memory/target"), "0")
+    host.attach_guest(grower, Guest(driver=Greedy(rate_kib_s=GIB_KIB), boot_delay_s=0.0))
+    host.unpause_domain(grower)
+    run_virtual(svc.get_host_initial_free_memory("dbg"))
+    # A guest takes 1 GiB/s from t = 0.1 s to 3.1 s: the readings at 0 s..4 s all differ,
+    # so the ten stable ones are those at 4 s..13 s.
+    assert svc.squeezer.clock.now() == 13.0
+
+
+def test_managed_domain_zero_gets_policy_keys_and_auto_balloon() -> None:
+    svc, host = service(manage_domain_zero=True)
+    dom0_kib = 1856 * 1024
+    assert host.xenstore.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB)
+    assert host.xenstore.read(domain_path(0, "memory/dynamic-max")) == str(dom0_kib)
+    assert host.xenstore.read(domain_path(0, "control/feature-balloon")) == "1"
+    assert svc.get_domain_zero_policy("dbg") == AutoBalloon(
+        low_bytes=GIB_KIB * 1024, high_bytes=dom0_kib * 1024
+    )
+
+
+def test_balance_memory_swallows_failures() -> None:
+    svc, host = service()
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
+    host.xenstore.write(domain_path(domid, "memory/initial-reservation"), str(100 * GIB_KIB))
+    run_virtual(svc.balance_memory("dbg"))
+
+
+def test_the_service_runs_as_an_asyncio_task_on_a_real_clock() -> None:
+    async def scenario() -> str:
+        clock = RealClock(scale=1000.0)
+        host = SimulatedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
+        svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+        return await asyncio.wait_for(svc.reserve_memory("dbg", "s", 1000), timeout=30)
+
+    assert len(asyncio.run(scenario())) == 36
+
+
+def test_periodic_balance_hands_back_a_deleted_reservation_within_ten_seconds() -> None:
+    svc, host = service(memory_gib=4)
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=GIB_KIB)
+    host.build_domain(domid, memory_kib=GIB_KIB // 2, shadow_mib=0)
+    for key, value in (("target", GIB_KIB // 2), ("dynamic-min", 1024), ("dynamic-max", GIB_KIB)):
+        host.xenstore.write(domain_path(domid, f"memory/{key}"), str(value))
+    host.attach_guest(domid, Guest(driver=Ideal(rate_kib_s=GIB_KIB)), booted=True)
+    host.unpause_domain(domid)
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 2 * GIB_KIB))
+    assert int(host.xenstore.read(domain_path(domid, "memory/target")) or 0) < GIB_KIB // 2
+    run_virtual(svc.delete_reservation("dbg", "s", rid))
+    run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
+    assert host.xenstore.read(domain_path(domid, "memory/target")) == str(GIB_KIB)
+    assert svc.squeezer.ledger().adds_up()
