@@ -11,6 +11,7 @@ from xenmem.memory.domain_build import (
     initial_target_bytes,
     memory_limit_bytes,
     reservation_range,
+    shadow_allocation_mib,
     target_key_kib,
     xenopsd_overhead_bytes,
 )
@@ -75,3 +76,11 @@ def test_memory_limit_is_the_larger_of_actual_and_maxmem_less_offset() -> None:
     assert (
         memory_limit_bytes(DomainType.HVM, actual_bytes=5 * GIB, maxmem_bytes=4097 * MIB) == 5 * GIB
     )
+
+
+def test_shadow_allocation_follows_xenopsd() -> None:
+    doubled = replace(HVM, shadow_multiplier=2.0)
+    assert shadow_allocation_mib(HVM) == 34
+    assert shadow_allocation_mib(doubled) == 68
+    assert shadow_allocation_mib(replace(doubled, domain_type=DomainType.PVH)) == 34
+    assert shadow_allocation_mib(replace(doubled, domain_type=DomainType.PV)) == 0

@@ -16,6 +16,7 @@ from xenmem.memory.units import (
     kib_of_bytes_free,
     kib_of_bytes_used,
     kib_of_mib,
+    mib_of_bytes_used,
     mib_of_kib_used,
 )
 from xenmem.memory.vm import VmMemory, overhead_bytes
@@ -26,6 +27,7 @@ __all__ = [
     "initial_target_bytes",
     "memory_limit_bytes",
     "reservation_range",
+    "shadow_allocation_mib",
     "target_key_kib",
     "xenopsd_overhead_bytes",
 ]
@@ -47,13 +49,27 @@ class ReservationRange:
     max_kib: int
 
 
+def _xenopsd_multiplier(vm: VmMemory) -> float:
+    # xenopsd applies the VM's shadow multiplier to HVM domains only (§2.3).
+    return vm.shadow_multiplier if vm.domain_type is DomainType.HVM else DEFAULT_SHADOW_MULTIPLIER
+
+
 def xenopsd_overhead_bytes(vm: VmMemory) -> int:
     """The overhead xenopsd reserves: the VM's multiplier only for HVM, 1.0 for every other type.
 
     This differs from xapi's stored overhead (PVH uses its multiplier there, §2.3).
     """
-    hvm = vm.domain_type is DomainType.HVM
-    return overhead_bytes(vm, vm.shadow_multiplier if hvm else DEFAULT_SHADOW_MULTIPLIER)
+    return overhead_bytes(vm, _xenopsd_multiplier(vm))
+
+
+def shadow_allocation_mib(vm: VmMemory) -> int:
+    """The shadow memory Xen gives the domain at build: none for PV, which runs without
+    shadow paging outside migration; the model's shadow at xenopsd's multiplier otherwise."""
+    if vm.domain_type is DomainType.PV:
+        return 0
+    return model_for(vm.domain_type).shadow_mib(
+        mib_of_bytes_used(vm.static_max), vm.vcpus_max, _xenopsd_multiplier(vm)
+    )
 
 
 def reservation_range(
