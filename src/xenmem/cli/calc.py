@@ -80,7 +80,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "overhead", help="VM.compute_memory_overhead of a VM of this shape"
     )
     _add_vm_shape(overhead, static_max=True)
-    overhead.set_defaults(compute=lambda args: _overhead(args))
+    overhead.set_defaults(compute=_overhead)
 
     footprint = calc_commands.add_parser(
         "footprint",
@@ -101,7 +101,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="size for 64 vCPUs, tolerating later vCPU increases",
     )
-    maximise.set_defaults(compute=lambda args: _maximise(args))
+    maximise.set_defaults(compute=_maximise)
 
     calc.set_defaults(run=_run)
 

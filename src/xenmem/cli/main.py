@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from xenmem.cli import calc
+from xenmem.cli import calc, serve, user
 from xenmem.cli.args import OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
 
-_SUBCOMMANDS = (calc,)
+_SUBCOMMANDS = (serve, calc, user)
 
 
 def build_parser() -> OneLineErrorParser:
@@ -40,7 +40,9 @@ def _attach_negative_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(
+        _attach_negative_values(sys.argv[1:] if argv is None else argv)
+    )
     status: int = args.run(args)
     return status
 

@@ -87,7 +87,9 @@ def required_memory(vm: VmMemory, policy: AccountingPolicy) -> int:
     The start requirement uses multiplier 1.0 for PV, unlike the stored overhead (§2.3).
     """
     model = model_for(vm.domain_type)
-    multiplier = DEFAULT_SHADOW_MULTIPLIER if vm.domain_type is DomainType.PV else vm.shadow_multiplier
+    multiplier = (
+        DEFAULT_SHADOW_MULTIPLIER if vm.domain_type is DomainType.PV else vm.shadow_multiplier
+    )
     # xapi rounds bytes up to KiB, then KiB up to MiB; for exact divisors that is ceil(bytes/MiB).
     target_mib = mib_of_bytes_used(policy_value(policy, vm.constraints))
     static_max_mib = mib_of_bytes_used(vm.static_max)

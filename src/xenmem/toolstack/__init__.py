@@ -1,0 +1,10 @@
+"""What xapi decides: VM and host messages over the object store.
+
+Each message body is registered under its wire name with `@implements` (see `context`);
+importing this package registers them all in `MESSAGES`.
+"""
+
+from xenmem.toolstack import host, vm
+from xenmem.toolstack.context import MESSAGES, Context, implements
+
+__all__ = ["MESSAGES", "Context", "host", "implements", "vm"]
