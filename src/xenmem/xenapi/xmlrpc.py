@@ -111,7 +111,10 @@ def parse_call(body: bytes) -> tuple[str, list[object]]:
         value = param.find("value")
         if param.tag != "param" or value is None:
             raise XmlRpcParseError("bad <param>")
-        values.append(_parse_value(value))
+        try:
+            values.append(_parse_value(value))
+        except RecursionError:
+            raise XmlRpcParseError("values nested too deeply") from None
     return _text(name).strip(), values
 
 
