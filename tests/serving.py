@@ -53,18 +53,18 @@ class RunningServer:
         return stderr
 
     @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
 
 
 def start_server(
-    state_dir: Path, *args: str, password: str | None = ROOT_PASSWORD
+    state_dir: Path, *args: str, password: str | None = ROOT_PASSWORD, port: int = 0
 ) -> RunningServer:
     env = {k: v for k, v in os.environ.items() if k != "XENMEM_ROOT_PASSWORD"}
     if password is not None:
         env["XENMEM_ROOT_PASSWORD"] = password
     process = subprocess.Popen(
-        [sys.executable, "-m", "xenmem.cli.main", "serve", "--port", "0",
+        [sys.executable, "-m", "xenmem.cli.main", "serve", "--port", str(port),
          "--state", str(state_dir), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
