@@ -64,8 +64,17 @@ def start_server(
     if password is not None:
         env["XENMEM_ROOT_PASSWORD"] = password
     process = subprocess.Popen(
-        [sys.executable, "-m", "xenmem.cli.main", "serve", "--port", str(port),
-         "--state", str(state_dir), *args],
+        [
+            sys.executable,
+            "-m",
+            "xenmem.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--state",
+            str(state_dir),
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -78,7 +87,8 @@ def start_server(
         banner.append(line.rstrip("\n"))
         match = _ADDRESS.search(line)
         if match:
-            return RunningServer(url=match.group(1), state_dir=state_dir, process=process,
-                                 banner=banner)
+            return RunningServer(
+                url=match.group(1), state_dir=state_dir, process=process, banner=banner
+            )
     _, stderr = process.communicate(timeout=10)
     raise RuntimeError(f"xenmem serve did not start: {banner} {stderr}")

@@ -19,14 +19,17 @@ class Raw:
         url = urlsplit(server.url)
         self.conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
 
-    def post(self, path: str, body: bytes, content_type: str = "text/xml") -> tuple[int, str, bytes]:
+    def post(
+        self, path: str, body: bytes, content_type: str = "text/xml"
+    ) -> tuple[int, str, bytes]:
         self.conn.request("POST", path, body=body, headers={"Content-Type": content_type})
         response = self.conn.getresponse()
         return response.status, response.getheader("content-type") or "", response.read()
 
     def json(self, payload: object) -> dict[str, object]:
-        status, content_type, body = self.post("/jsonrpc", json.dumps(payload).encode(),
-                                               "application/json")
+        status, content_type, body = self.post(
+            "/jsonrpc", json.dumps(payload).encode(), "application/json"
+        )
         assert (status, content_type) == (200, "application/json")
         result: dict[str, object] = json.loads(body)
         return result
@@ -44,8 +47,14 @@ def raw(server: RunningServer) -> Raw:
 
 @pytest.fixture
 def session(raw: Raw) -> str:
-    reply = raw.json({"id": 0, "jsonrpc": "2.0", "method": "session.login_with_password",
-                      "params": ["root", ROOT_PASSWORD]})
+    reply = raw.json(
+        {
+            "id": 0,
+            "jsonrpc": "2.0",
+            "method": "session.login_with_password",
+            "params": ["root", ROOT_PASSWORD],
+        }
+    )
     ref = reply["result"]
     assert isinstance(ref, str)
     return ref
@@ -53,8 +62,10 @@ def session(raw: Raw) -> str:
 
 def _xml_call(method: str, *params: str) -> bytes:
     values = "".join(f"<param><value>{p}</value></param>" for p in params)
-    return (f'<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>{method}'
-            f"</methodName><params>{values}</params></methodCall>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>{method}'
+        f"</methodName><params>{values}</params></methodCall>"
+    ).encode()
 
 
 def _still_serving(raw: Raw, session: str) -> None:
@@ -157,8 +168,9 @@ def test_int64_limits_are_accepted(raw: Raw, session: str) -> None:
 
 def test_a_failed_create_changes_nothing(raw: Raw, session: str) -> None:
     before = raw.json({"id": 1, "method": "VM.get_all", "params": [session]})["result"]
-    reply = raw.json({"id": 2, "method": "VM.create",
-                      "params": [session, {"name_label": "incomplete"}]})
+    reply = raw.json(
+        {"id": 2, "method": "VM.create", "params": [session, {"name_label": "incomplete"}]}
+    )
     error = reply["error"]
     assert isinstance(error, list)
     assert error[:2] == ["INTERNAL_ERROR", "missing field memory_static_max in VM record"]
@@ -172,8 +184,10 @@ def test_xml_rpc_path_routing_and_content_types(raw: Raw, session: str) -> None:
     for path in ("/", "/RPC2", "/xmlrpc", "/anything/else"):
         status, content_type, body = raw.post(path, _xml_call("pool.get_all", session))
         assert (status, content_type) == (200, "text/xml")
-        assert body.startswith(b'<?xml version="1.0"?><methodResponse><params><param><value>'
-                               b"<struct><member><name>Status</name><value>Success</value>")
+        assert body.startswith(
+            b'<?xml version="1.0"?><methodResponse><params><param><value>'
+            b"<struct><member><name>Status</name><value>Success</value>"
+        )
         assert b"\n" not in body
 
 
@@ -181,9 +195,15 @@ def test_json_rpc_envelopes(raw: Raw, session: str) -> None:
     v1 = raw.json({"id": "a2", "method": "pool.get_all", "params": ["OpaqueRef:dead"]})
     assert v1 == {"result": None, "error": ["SESSION_INVALID", "OpaqueRef:dead"], "id": "a2"}
     v2 = raw.json({"id": 0, "jsonrpc": "2.0", "method": "VM.get_record", "params": [session]})
-    assert v2 == {"jsonrpc": "2.0", "id": 0, "error": {
-        "code": 1, "message": "MESSAGE_PARAMETER_COUNT_MISMATCH",
-        "data": ["VM.get_record", "1", "0"]}}
+    assert v2 == {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "error": {
+            "code": 1,
+            "message": "MESSAGE_PARAMETER_COUNT_MISMATCH",
+            "data": ["VM.get_record", "1", "0"],
+        },
+    }
     ok = raw.json({"id": 5, "jsonrpc": "2.0", "method": "system.listMethods", "params": []})
     assert "error" not in ok
     assert "event.from" in ok["result"]  # type: ignore[operator]

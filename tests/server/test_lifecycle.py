@@ -15,19 +15,39 @@ GIB = 2**30
 
 
 def _create_vm(api: XenAPI.Session, name: str) -> str:
-    return str(api.xenapi.VM.create({
-        "name_label": name,
-        "memory_static_min": str(GIB), "memory_static_max": str(2 * GIB),
-        "memory_dynamic_min": str(GIB), "memory_dynamic_max": str(2 * GIB),
-        "VCPUs_max": "1", "VCPUs_at_startup": "1",
-    }))
+    return str(
+        api.xenapi.VM.create(
+            {
+                "name_label": name,
+                "memory_static_min": str(GIB),
+                "memory_static_max": str(2 * GIB),
+                "memory_dynamic_min": str(GIB),
+                "memory_dynamic_max": str(2 * GIB),
+                "VCPUs_max": "1",
+                "VCPUs_at_startup": "1",
+            }
+        )
+    )
 
 
 def _user_add(state: Path, name: str, role: str, password: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xenmem.cli.main", "user", "add", name, "--role", role,
-         "--state", str(state)],
-        input=f"{password}\nignored second line\n", capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "xenmem.cli.main",
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--state",
+            str(state),
+        ],
+        input=f"{password}\nignored second line\n",
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -40,14 +60,16 @@ def test_restart_keeps_everything(fresh_state: Path) -> None:
     api.xenapi.VM.destroy(gone)
     host = api.xenapi.host.get_all()[0]
     api.xenapi.host.set_name_description(host, "kept")
-    before = {cls: getattr(api.xenapi, cls).get_all_records()
-              for cls in ("VM", "VM_metrics", "host", "host_metrics", "pool")}
+    before = {
+        cls: getattr(api.xenapi, cls).get_all_records()
+        for cls in ("VM", "VM_metrics", "host", "host_metrics", "pool")
+    }
     token = api.xenapi.event_from(["vm"], "", 1.0)["token"]
     server.stop()
 
     again = start_server(fresh_state, port=server.port)
     # The SDK's remembered session is gone with the restart: it logs in again by itself.
-    api.xenapi.VM.get_all()  # noqa: B018 - exercising the SDK's automatic re-login
+    api.xenapi.VM.get_all()
     fresh = again.session()
     after = {cls: getattr(fresh.xenapi, cls).get_all_records() for cls in before}
     assert after == before
@@ -84,7 +106,10 @@ def test_user_add_while_serving_and_rbac(fresh_state: Path) -> None:
     with pytest.raises(XenAPI.Failure) as denied:
         reader.xenapi.VM.set_name_label(vm, "nope")
     assert denied.value.details == [
-        "RBAC_PERMISSION_DENIED", "vm.set_name_label", "No permission in user session"]
+        "RBAC_PERMISSION_DENIED",
+        "vm.set_name_label",
+        "No permission in user session",
+    ]
     admin = server.session("admin", "a-pass")
     admin.xenapi.VM.set_name_label(vm, "renamed by vm-admin")
     with pytest.raises(XenAPI.Failure) as pool_denied:
@@ -94,8 +119,11 @@ def test_user_add_while_serving_and_rbac(fresh_state: Path) -> None:
     assert _user_add(fresh_state, "reader", "read-only", "changed").returncode == 0
     with pytest.raises(XenAPI.Failure) as old:
         server.session("reader", "r-pass")
-    assert old.value.details == ["SESSION_AUTHENTICATION_FAILED", "reader",
-                                 "Authentication failure"]
+    assert old.value.details == [
+        "SESSION_AUTHENTICATION_FAILED",
+        "reader",
+        "Authentication failure",
+    ]
     server.session("reader", "changed")
     server.stop()
 
@@ -128,7 +156,19 @@ def test_pool_file(tmp_path: Path) -> None:
     server.stop()
     pool_file.write_text("[pool]\n[[host]]\nname = 'h'\nmemory = '1GiB'\nxen_memory = '2GiB'\n")
     failed = subprocess.run(
-        [sys.executable, "-m", "xenmem.cli.main", "serve", "--pool", str(pool_file),
-         "--state", str(tmp_path / "other")], capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "xenmem.cli.main",
+            "serve",
+            "--pool",
+            str(pool_file),
+            "--state",
+            str(tmp_path / "other"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert failed.returncode == 2
     assert "must fit in memory" in failed.stderr

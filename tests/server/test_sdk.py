@@ -69,8 +69,10 @@ def test_default_pool_hosts_dom0_and_memory(api: XenAPI.Session) -> None:
         assert vm["power_state"] == "Running"
         assert vm["domain_type"] == "pv"
         assert vm["resident_on"] == host
-        sizes = {vm[f"memory_{k}"] for k in
-                 ("static_min", "dynamic_min", "target", "dynamic_max", "static_max")}
+        sizes = {
+            vm[f"memory_{k}"]
+            for k in ("static_min", "dynamic_min", "target", "dynamic_max", "static_max")
+        }
         assert sizes == {str(4304 * 2**20)}
 
 
@@ -116,7 +118,12 @@ def test_rw_setter_and_map_calls(api: XenAPI.Session) -> None:
     assert api.xenapi.VM.get_name_label(vm) == "renamed"
     api.xenapi.VM.add_to_other_config(vm, "k", "v")
     assert _failure(api.xenapi.VM.add_to_other_config, vm, "k", "w") == [
-        "MAP_DUPLICATE_KEY", "VM", "other_config", api.xenapi.VM.get_uuid(vm), "k"]
+        "MAP_DUPLICATE_KEY",
+        "VM",
+        "other_config",
+        api.xenapi.VM.get_uuid(vm),
+        "k",
+    ]
     api.xenapi.VM.remove_from_other_config(vm, "absent")
     assert api.xenapi.VM.get_other_config(vm) == {"k": "v"}
     api.xenapi.VM.remove_from_other_config(vm, "k")
@@ -124,7 +131,9 @@ def test_rw_setter_and_map_calls(api: XenAPI.Session) -> None:
     assert api.xenapi.VM.get_tags(vm) == ["blue"]
     # Memory fields are not RW: no generated setter (§5).
     assert _failure(api.xenapi.VM.set_memory_overhead, vm, "1") == [
-        "MESSAGE_METHOD_UNKNOWN", "VM.set_memory_overhead"]
+        "MESSAGE_METHOD_UNKNOWN",
+        "VM.set_memory_overhead",
+    ]
 
 
 def test_async_call_followed_through_its_task(api: XenAPI.Session) -> None:
@@ -152,7 +161,7 @@ def test_async_call_followed_through_its_task(api: XenAPI.Session) -> None:
         if api.xenapi.task.get_status(created) != "pending":
             break
         time.sleep(0.01)
-    ref = api.xenapi.task.get_result(created)[len("<value>"):-len("</value>")]
+    ref = api.xenapi.task.get_result(created)[len("<value>") : -len("</value>")]
     assert api.xenapi.VM.get_name_label(ref) == "sdk-async-create"
     api.xenapi.task.destroy(task)
     assert _failure(api.xenapi.task.get_record, task) == ["HANDLE_INVALID", "task", task]
@@ -165,8 +174,14 @@ def test_event_from_sees_a_change(api: XenAPI.Session, server: RunningServer) ->
     assert {e["ref"] for e in first["events"]} >= {vm}
     assert all(e["operation"] == "add" for e in first["events"])
     assert first["valid_ref_counts"]["vm"] == len(api.xenapi.VM.get_all())
-    assert set(first["valid_ref_counts"]) == {"pool", "host", "host_metrics", "vm",
-                                               "vm_metrics", "task"}
+    assert set(first["valid_ref_counts"]) == {
+        "pool",
+        "host",
+        "host_metrics",
+        "vm",
+        "vm_metrics",
+        "task",
+    }
     token = first["token"]
     other = server.session()
 
@@ -191,7 +206,9 @@ def test_event_from_sees_a_change(api: XenAPI.Session, server: RunningServer) ->
     assert [(e["operation"], e["ref"]) for e in deleted["events"]] == [("del", vm)]
     assert "snapshot" not in deleted["events"][0]
     assert _failure(api.xenapi.event_from, ["vm"], "garbage", 1.0) == [
-        "EVENT_FROM_TOKEN_PARSE_FAILURE", "garbage"]
+        "EVENT_FROM_TOKEN_PARSE_FAILURE",
+        "garbage",
+    ]
     other.xenapi.session.logout()
 
 
@@ -208,7 +225,10 @@ def test_event_inject_returns_the_token_before_the_change(api: XenAPI.Session) -
     batch = api.xenapi.event_from(["pool"], token, 5.0)
     assert [(e["operation"], e["ref"]) for e in batch["events"]] == [("mod", pool)]
     assert _failure(api.xenapi.event.inject, "pool", "OpaqueRef:nope") == [
-        "HANDLE_INVALID", "pool", "OpaqueRef:nope"]
+        "HANDLE_INVALID",
+        "pool",
+        "OpaqueRef:nope",
+    ]
 
 
 def test_legacy_event_api(api: XenAPI.Session) -> None:
@@ -226,35 +246,56 @@ def test_legacy_event_api(api: XenAPI.Session) -> None:
 
 def test_errors(api: XenAPI.Session, server: RunningServer) -> None:
     assert _failure(api.xenapi.VM.get_record, "OpaqueRef:nope") == [
-        "HANDLE_INVALID", "VM", "OpaqueRef:nope"]
+        "HANDLE_INVALID",
+        "VM",
+        "OpaqueRef:nope",
+    ]
     zero = "00000000-0000-0000-0000-000000000000"
     assert _failure(api.xenapi.VM.get_by_uuid, zero) == ["UUID_INVALID", "VM", zero]
     assert _failure(api.xenapi.VM.frobnicate) == ["MESSAGE_METHOD_UNKNOWN", "VM.frobnicate"]
     assert _failure(api.xenapi.VM.get_record) == [
-        "MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.get_record", "1", "0"]
+        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+        "VM.get_record",
+        "1",
+        "0",
+    ]
     metrics = api.xenapi.host_metrics.get_all()[0]
     assert _failure(api.xenapi.host_metrics.get_memory_free, metrics) == ["MESSAGE_REMOVED"]
     vm = api.xenapi.VM.get_all()[0]
     assert _failure(api.xenapi.Async.VM.get_memory_static_max, vm) == [
-        "Fault", "No async mode for this operation (rpc: VM.get_memory_static_max)"]
+        "Fault",
+        "No async mode for this operation (rpc: VM.get_memory_static_max)",
+    ]
     fresh = server.client()
     assert _failure(fresh.xenapi.login_with_password, "root", "wrong", "1.0", "t") == [
-        "SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"]
+        "SESSION_AUTHENTICATION_FAILED",
+        "root",
+        "Authentication failure",
+    ]
     assert _failure(fresh.xenapi.login_with_password, "nobody", "x") == [
-        "SESSION_AUTHENTICATION_FAILED", "nobody", "Authentication failure"]
+        "SESSION_AUTHENTICATION_FAILED",
+        "nobody",
+        "Authentication failure",
+    ]
 
 
 def test_bad_session_and_logout(server: RunningServer) -> None:
     # The SDK logs in again on SESSION_INVALID, so the raw envelope is read with xmlrpc.client.
     proxy = server.proxy()
     dead = "OpaqueRef:dead0000-0000-4000-8000-000000000000"
-    assert proxy.VM.get_all(dead) == {"Status": "Failure",
-                                      "ErrorDescription": ["SESSION_INVALID", dead]}
+    assert proxy.VM.get_all(dead) == {
+        "Status": "Failure",
+        "ErrorDescription": ["SESSION_INVALID", dead],
+    }
     # An unknown method with a bad session: the session is checked first (§5).
     assert proxy.VM.frobnicate(dead)["ErrorDescription"] == ["SESSION_INVALID", dead]
     # A count mismatch is reported before the session check (§4).
     assert proxy.VM.get_record(dead)["ErrorDescription"] == [
-        "MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.get_record", "1", "0"]
+        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+        "VM.get_record",
+        "1",
+        "0",
+    ]
     login = proxy.session.login_with_password("root", ROOT_PASSWORD)
     assert login["Status"] == "Success"
     session = login["Value"]
@@ -267,7 +308,12 @@ def test_list_methods_is_a_bare_array(server: RunningServer) -> None:
     proxy = server.proxy()
     methods = proxy.system.listMethods()
     assert isinstance(methods, list)
-    assert {"VM.get_all_records", "event.from", "host.compute_free_memory",
-            "session.login_with_password", "task.get_all_records"} <= set(methods)
+    assert {
+        "VM.get_all_records",
+        "event.from",
+        "host.compute_free_memory",
+        "session.login_with_password",
+        "task.get_all_records",
+    } <= set(methods)
     assert "VM.set_memory_overhead" not in methods
     assert set(methods) == {*MODEL.messages, "system.listMethods"}

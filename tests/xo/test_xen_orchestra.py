@@ -25,8 +25,13 @@ def node() -> str:
     if node is None or npm is None:
         pytest.fail("node and npm are required for the Xen Orchestra connector test")
     if not (HERE / "node_modules" / "xen-api").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=HERE,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return node
 
 
@@ -40,21 +45,25 @@ def _line(process: subprocess.Popen[str]) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("transport", ["json-rpc", "xml-rpc"])
-def test_connect_watch_and_see_a_mod(
-    node: str, server: RunningServer, transport: str
-) -> None:
+def test_connect_watch_and_see_a_mod(node: str, server: RunningServer, transport: str) -> None:
     api = server.session()
-    vm = api.xenapi.VM.create({
-        "name_label": f"xo-{transport}",
-        "memory_static_min": str(GIB), "memory_static_max": str(6 * GIB),
-        "memory_dynamic_min": str(GIB), "memory_dynamic_max": str(6 * GIB),
-        "VCPUs_max": "1", "VCPUs_at_startup": "1",
-    })
+    vm = api.xenapi.VM.create(
+        {
+            "name_label": f"xo-{transport}",
+            "memory_static_min": str(GIB),
+            "memory_static_max": str(6 * GIB),
+            "memory_dynamic_min": str(GIB),
+            "memory_dynamic_max": str(6 * GIB),
+            "VCPUs_max": "1",
+            "VCPUs_at_startup": "1",
+        }
+    )
     expected = f"changed over {transport}"
     process = subprocess.Popen(
-        [node, str(HERE / "watch.mjs"), server.url, "root", ROOT_PASSWORD, transport, vm,
-         expected],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [node, str(HERE / "watch.mjs"), server.url, "root", ROOT_PASSWORD, transport, vm, expected],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         ready = _line(process)
@@ -80,4 +89,3 @@ def test_connect_watch_and_see_a_mod(
         _, stderr = process.communicate(timeout=10)
         api.xenapi.session.logout()
     assert "Error" not in stderr, stderr
-

@@ -40,6 +40,10 @@ class XenAPIServer:
     store: Store
     conn: sqlite3.Connection
     dispatcher: Dispatcher
+    sessions: Sessions
+    tasks: Tasks
+    events: Events
+    bodies: Mapping[str, Body]
     master: str
     generated_root_password: str | None
 
@@ -104,17 +108,16 @@ def open_server(config: ServerConfig) -> XenAPIServer:
     sessions = Sessions(store, conn, master)
     tasks = Tasks(store, master)
     events = Events(store, event_classes(), sessions.is_valid)
-    dispatcher = Dispatcher(
-        model=MODEL,
-        store=store,
-        sessions=sessions,
-        tasks=tasks,
-        bodies=message_bodies(sessions, events, tasks),
-    )
+    bodies = message_bodies(sessions, events, tasks)
+    dispatcher = Dispatcher(model=MODEL, store=store, sessions=sessions, tasks=tasks, bodies=bodies)
     return XenAPIServer(
         store=store,
         conn=conn,
         dispatcher=dispatcher,
+        sessions=sessions,
+        tasks=tasks,
+        events=events,
+        bodies=bodies,
         master=master,
         generated_root_password=generated,
     )
