@@ -14,7 +14,7 @@ import uvicorn
 from xenmem.toolstack.pool import DEFAULT_POOL, PoolFileError, load_pool_file
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 
-__all__ = ["ROOT_PASSWORD_ENV", "register"]
+__all__ = ["ROOT_PASSWORD_ENV", "listen", "register"]
 
 ROOT_PASSWORD_ENV = "XENMEM_ROOT_PASSWORD"
 DEFAULT_STATE_DIR = Path("xenmem-state")
@@ -28,6 +28,27 @@ def _time_scale(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"invalid time scale {text!r}: expecting a number > 0")
     return value
+
+
+def listen(address: str, port: int) -> socket.socket:
+    """A listening TCP socket whose connections get TCP_NODELAY.
+
+    asyncio only sets TCP_NODELAY on sockets whose protocol is IPPROTO_TCP; those from
+    socket.create_server say 0, and the response's head and body, written separately,
+    then wait out the client's 40 ms delayed ACK.
+    """
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        address, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(sockaddr)
+        listener.listen(1024)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,7 +84,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
     )
     try:
-        listener = socket.create_server((args.listen, args.port))
+        listener = listen(args.listen, args.port)
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
     asyncio.run(_serve(config, listener))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from xenmem.db import Record
 from xenmem.memory import AccountingPolicy, host_free_memory, used_memory
 from xenmem.toolstack.context import Context, implements
-from xenmem.toolstack.vm import memory_of
+from xenmem.toolstack.vm import constraints_of
 
 __all__ = ["host_compute_free_memory", "host_compute_memory_overhead", "host_free_bytes"]
 
@@ -26,16 +26,13 @@ def host_free_bytes(ctx: Context, host: str) -> int:
     metrics = ctx.record("host_metrics", str(host_record["metrics"]))
     resident = ctx.store.refs_where("VM", "resident_on", host)
     scheduled = ctx.store.refs_where("VM", "scheduled_to_be_resident_on", host)
-    costs = []
-    for vm in [*resident, *scheduled]:
-        record = ctx.record("VM", vm)
-        costs.append(
-            used_memory(
-                AccountingPolicy.DYNAMIC_MIN,
-                memory_of(record).constraints,
-                _stored_overhead(record),
-            )
+    vms = ctx.store.records("VM")
+    costs = (
+        used_memory(
+            AccountingPolicy.DYNAMIC_MIN, constraints_of(vms[vm]), _stored_overhead(vms[vm])
         )
+        for vm in [*resident, *scheduled]
+    )
     total = metrics["memory_total"]
     assert isinstance(total, int)
     return host_free_memory(total, _stored_overhead(host_record), costs)

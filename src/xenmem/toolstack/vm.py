@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from xenmem.db import NULL_REF, Record
-from xenmem.memory import DomainType, VmMemory, compute_memory_overhead
+from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
 from xenmem.toolstack.context import Context, implements
 
-__all__ = ["create", "destroy", "memory_of", "vm_compute_memory_overhead"]
+__all__ = ["constraints_of", "create", "destroy", "memory_of", "vm_compute_memory_overhead"]
 
 
 def _int(record: Record, name: str) -> int:
@@ -19,6 +19,17 @@ def _float(record: Record, name: str) -> float:
     value = record[name]
     assert isinstance(value, float)
     return value
+
+
+def constraints_of(record: Record) -> Constraints:
+    """A VM record's five memory limits."""
+    return Constraints(
+        static_min=_int(record, "memory_static_min"),
+        dynamic_min=_int(record, "memory_dynamic_min"),
+        target=_int(record, "memory_target"),
+        dynamic_max=_int(record, "memory_dynamic_max"),
+        static_max=_int(record, "memory_static_max"),
+    )
 
 
 def memory_of(record: Record) -> VmMemory:

@@ -1,0 +1,1 @@
+"""Benchmarks: timing goals live here, never as assertions in tests."""
