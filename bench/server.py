@@ -33,7 +33,7 @@ import XenAPI
 
 from xenmem.db import Store
 from xenmem.db.sqlite import connect
-from xenmem.xenapi.model import INDEXES, RELATIONS, schemas
+from xenmem.xenapi.model import RELATIONS, SUMS, schemas
 
 PASSWORD = "bench"
 GIB = 2**30
@@ -138,7 +138,7 @@ def make_resident(state: Path) -> None:
     server's database (VM.start comes with the next issue): compute_free_memory then
     sums over half of them per host."""
     conn = connect(state)
-    store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, conn=conn)
+    store = Store(schemas(), relations=RELATIONS, sums=SUMS, conn=conn)
     hosts = sorted(store.records("host"))
     with store.transaction() as tx:
         for index, (ref, record) in enumerate(sorted(store.records("VM").items())):

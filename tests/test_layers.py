@@ -11,8 +11,15 @@ SRC = Path(__file__).parent.parent / "src" / "xenmem"
 
 # package -> packages (and modules) it must never import
 FORBIDDEN = {
-    "memory": {"xenmem.db", "xenmem.toolstack", "xenmem.xenapi", "xenmem.cli", "asyncio",
-               "time", "random"},
+    "memory": {
+        "xenmem.db",
+        "xenmem.toolstack",
+        "xenmem.xenapi",
+        "xenmem.cli",
+        "asyncio",
+        "time",
+        "random",
+    },
     "db": {"xenmem.toolstack", "xenmem.xenapi", "xenmem.cli"},
     "toolstack": {"xenmem.xenapi", "xenmem.cli"},
     "xenapi": {"xenmem.cli"},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xenmem.db import NULL_REF, Relation, Schema, Store
+from xenmem.db import NULL_REF, Relation, Schema, Store, Sum
 from xenmem.db.sqlite import connect
 
 SCHEMAS = [
@@ -31,9 +31,19 @@ RELATIONS = [
 ]
 
 
+SUMS = [
+    Sum(
+        name="labels",
+        cls="VM",
+        group_by="resident_on",
+        value=lambda record: len(str(record["name_label"])),
+    )
+]
+
+
 def make_store(state: Path | None = None) -> Store:
     conn = None if state is None else connect(state)
-    return Store(SCHEMAS, relations=RELATIONS, indexes=[("VM", "scheduled")], conn=conn)
+    return Store(SCHEMAS, relations=RELATIONS, indexes=[("VM", "scheduled")], sums=SUMS, conn=conn)
 
 
 def test_create_fills_defaults_uuid_and_ref() -> None:
@@ -154,3 +164,25 @@ def test_wait_for_change_wakes_on_commit_and_times_out() -> None:
         return waiter.done(), loop.time() - started >= 0.04
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def test_sums_follow_every_change_and_survive_a_restart(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    with store.transaction() as tx:
+        h1, h2 = tx.create("host", {}), tx.create("host", {})
+        a = tx.create("VM", {"name_label": "aaa", "resident_on": h1})
+        b = tx.create("VM", {"name_label": "bb", "resident_on": h1})
+    assert store.total("labels", h1) == 5
+    assert store.total("labels", h2) == 0
+    with store.transaction() as tx:
+        tx.update("VM", a, {"name_label": "a"})
+        tx.update("VM", b, {"resident_on": h2})
+    assert (store.total("labels", h1), store.total("labels", h2)) == (1, 2)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.delete("VM", a)
+        raise RuntimeError
+    assert store.total("labels", h1) == 1
+    with store.transaction() as tx:
+        tx.delete("VM", a)
+    assert store.total("labels", h1) == 0
+    assert make_store(tmp_path).total("labels", h2) == 2

@@ -19,14 +19,14 @@ from xenmem.toolstack.pool import (
     load_pool_file,
     xen_memory_default,
 )
-from xenmem.xenapi.model import INDEXES, RELATIONS, decode_record, schemas
+from xenmem.xenapi.model import RELATIONS, SUMS, decode_record, schemas
 
 MIB = 2**20
 GIB = 2**30
 
 
 def _store() -> Store:
-    return Store(schemas(), relations=RELATIONS, indexes=INDEXES)
+    return Store(schemas(), relations=RELATIONS, sums=SUMS)
 
 
 def _vm(ctx: Context, **fields: object) -> str:

@@ -4,6 +4,26 @@ It sits below both (neither imports the other through it): the toolstack reads a
 objects through `Store`, the XenAPI layer derives each class's `Schema` from its datamodel.
 """
 
-from xenmem.db.store import NULL_REF, Change, Record, Relation, Schema, Store, Transaction, new_ref
+from xenmem.db.store import (
+    NULL_REF,
+    Change,
+    Record,
+    Relation,
+    Schema,
+    Store,
+    Sum,
+    Transaction,
+    new_ref,
+)
 
-__all__ = ["NULL_REF", "Change", "Record", "Relation", "Schema", "Store", "Transaction", "new_ref"]
+__all__ = [
+    "NULL_REF",
+    "Change",
+    "Record",
+    "Relation",
+    "Schema",
+    "Store",
+    "Sum",
+    "Transaction",
+    "new_ref",
+]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from xenmem.db import Record
+from xenmem.db import Record, Sum
 from xenmem.memory import AccountingPolicy, host_free_memory, used_memory
 from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.vm import constraints_of
 
-__all__ = ["host_compute_free_memory", "host_compute_memory_overhead", "host_free_bytes"]
+__all__ = [
+    "RESIDENT_COST",
+    "SCHEDULED_COST",
+    "SUMS",
+    "host_compute_free_memory",
+    "host_compute_memory_overhead",
+    "host_free_bytes",
+    "vm_cost",
+]
 
 
 def _stored_overhead(record: Record) -> int:
@@ -16,23 +24,31 @@ def _stored_overhead(record: Record) -> int:
     return value
 
 
+def vm_cost(record: Record) -> int:
+    """What a resident or scheduled VM costs its host: dynamic_min + stored overhead (§4.2)."""
+    return used_memory(
+        AccountingPolicy.DYNAMIC_MIN, constraints_of(record), _stored_overhead(record)
+    )
+
+
+# Running totals of vm_cost per host, kept by the store (see `SUMS`).
+RESIDENT_COST = "VM cost by resident_on"
+SCHEDULED_COST = "VM cost by scheduled_to_be_resident_on"
+SUMS = (
+    Sum(name=RESIDENT_COST, cls="VM", group_by="resident_on", value=vm_cost),
+    Sum(name=SCHEDULED_COST, cls="VM", group_by="scheduled_to_be_resident_on", value=vm_cost),
+)
+
+
 def host_free_bytes(ctx: Context, host: str) -> int:
     """Free memory of `host` from the database, as Host.compute_free_memory (§4.2).
 
-    Every VM resident on the host and every VM scheduled to it costs dynamic_min plus its
-    stored overhead; the two lists are concatenated, so a VM in both counts twice.
+    Every VM resident on the host and every VM scheduled to it costs `vm_cost`; the two
+    totals are added, so a VM in both lists counts twice, as in xapi.
     """
     host_record = ctx.record("host", host)
     metrics = ctx.record("host_metrics", str(host_record["metrics"]))
-    resident = ctx.store.refs_where("VM", "resident_on", host)
-    scheduled = ctx.store.refs_where("VM", "scheduled_to_be_resident_on", host)
-    vms = ctx.store.records("VM")
-    costs = (
-        used_memory(
-            AccountingPolicy.DYNAMIC_MIN, constraints_of(vms[vm]), _stored_overhead(vms[vm])
-        )
-        for vm in [*resident, *scheduled]
-    )
+    costs = (ctx.store.total(RESIDENT_COST, host), ctx.store.total(SCHEDULED_COST, host))
     total = metrics["memory_total"]
     assert isinstance(total, int)
     return host_free_memory(total, _stored_overhead(host_record), costs)

@@ -17,7 +17,7 @@ from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
 from xenmem.xenapi.events import Events
 from xenmem.xenapi.generic import generic_body
-from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, event_classes, schemas
+from xenmem.xenapi.model import MODEL, RELATIONS, SUMS, event_classes, schemas
 from xenmem.xenapi.roles import POOL_ADMIN
 from xenmem.xenapi.sessions import Sessions
 from xenmem.xenapi.tasks import Tasks
@@ -101,7 +101,7 @@ def ensure_root(conn: sqlite3.Connection, password: str | None) -> str | None:
 def open_server(config: ServerConfig) -> XenAPIServer:
     """Open (or create) the state and assemble the server; call inside the event loop."""
     conn = connect(config.state_dir)
-    store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, conn=conn)
+    store = Store(schemas(), relations=RELATIONS, sums=SUMS, conn=conn)
     master = boot_pool(store, config.pool)
     set_setting(conn, "time_scale", repr(config.time_scale))
     generated = ensure_root(conn, config.root_password)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from xenmem.db import Relation, Schema
 from xenmem.errors import INTERNAL_ERROR
+from xenmem.toolstack import host
 from xenmem.xenapi.datamodel import REQUIRED, Model, Qualifier
 from xenmem.xenapi.datamodel_host import HOST, HOST_METRICS, POOL
 from xenmem.xenapi.datamodel_session import EVENT, SESSION, TASK
@@ -13,7 +14,6 @@ from xenmem.xenapi.datamodel_vm import VM, VM_METRICS
 from xenmem.xenapi.types import ApiType, decode
 
 __all__ = [
-    "INDEXES",
     "MODEL",
     "RELATIONS",
     "decode_arg",
@@ -30,8 +30,8 @@ RELATIONS = (
     Relation(one_class="task", set_field="subtasks", many_class="task", ref_field="subtask_of"),
 )
 
-# Look-ups the toolstack needs without scanning every VM (compute_free_memory, §4.2).
-INDEXES = (("VM", "scheduled_to_be_resident_on"),)
+# Running totals the toolstack reads instead of scanning every VM (free memory, §4.2).
+SUMS = host.SUMS
 
 
 def schemas() -> list[Schema]:
