@@ -174,3 +174,20 @@ def test_list_methods_is_raw(server: XenAPIServer) -> None:
     reply = asyncio.run(server.dispatcher.call("system.listMethods", []))
     assert isinstance(reply, Raw)
     assert "VM.create" in reply.value  # type: ignore[operator]
+
+
+def test_logout_ends_a_blocked_event_from(server: XenAPIServer) -> None:
+    session = login(server)
+    token = call(server, "event.from", session, ["pool"], "", 0.0)
+    assert isinstance(token, dict)
+
+    async def scenario() -> object:
+        blocked = asyncio.ensure_future(
+            server.dispatcher.call("event.from", [session, ["pool"], token["token"], 60.0])
+        )
+        await asyncio.sleep(0.05)
+        assert not blocked.done()
+        await server.dispatcher.call("session.logout", [session])
+        return await asyncio.wait_for(blocked, 5.0)
+
+    assert asyncio.run(scenario()) == Failure(["SESSION_INVALID", session])
