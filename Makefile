@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/xenmem calc overhead --domain-type hvm --static-max 4GiB --vcpus 2 --human
+	$(BIN)/xenmem serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

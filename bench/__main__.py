@@ -25,6 +25,8 @@ def main(argv: list[str]) -> int:
         return 2
     for name in chosen:
         print(f"== bench.{name}", flush=True)
+        # Each benchmark parses its own options; run it with its defaults.
+        sys.argv = [f"bench.{name}"]
         importlib.import_module(f"bench.{name}").main()
     return 0
 

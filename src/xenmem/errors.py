@@ -11,16 +11,29 @@ from dataclasses import dataclass
 
 __all__ = [
     "BALLOONING_TIMEOUT_BEFORE_MIGRATION",
+    "EVENT_FROM_TOKEN_PARSE_FAILURE",
+    "HANDLE_INVALID",
     "HOST_NOT_ENOUGH_FREE_MEMORY",
     "INTERNAL_ERROR",
     "INVALID_VALUE",
+    "MAP_DUPLICATE_KEY",
     "MEMORY_CONSTRAINT_VIOLATION",
     "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
     "MEMORY_CONSTRAINT_VIOLATION_ORDER",
+    "MESSAGE_METHOD_UNKNOWN",
+    "MESSAGE_PARAMETER_COUNT_MISMATCH",
+    "MESSAGE_REMOVED",
+    "NO_ASYNC_MODE",
     "NO_HOSTS_AVAILABLE",
     "OPERATION_BLOCKED",
     "OPERATION_NOT_ALLOWED",
     "OTHER_OPERATION_IN_PROGRESS",
+    "RBAC_PERMISSION_DENIED",
+    "SESSION_AUTHENTICATION_FAILED",
+    "SESSION_INVALID",
+    "SESSION_NOT_REGISTERED",
+    "TASK_CANCELLED",
+    "UUID_INVALID",
     "VALUE_NOT_SUPPORTED",
     "VMS_FAILED_TO_COOPERATE",
     "VM_BAD_POWER_STATE",
@@ -120,3 +133,24 @@ VM_IS_TEMPLATE = ErrorDef("VM_IS_TEMPLATE", ("vm", "operation"))
 VM_IS_SNAPSHOT = ErrorDef("VM_IS_SNAPSHOT", ("vm", "operation"))
 VM_IS_USING_NESTED_VIRT = ErrorDef("VM_IS_USING_NESTED_VIRT", ("vm",))
 OPERATION_NOT_ALLOWED = ErrorDef("OPERATION_NOT_ALLOWED", ("reason",))
+
+# Protocol, session, event and task errors (xenapi-protocol.md §2.2, §4-6).
+
+MESSAGE_METHOD_UNKNOWN = ErrorDef("MESSAGE_METHOD_UNKNOWN", ("method",))
+# Both counts exclude the session argument (§5).
+MESSAGE_PARAMETER_COUNT_MISMATCH = ErrorDef(
+    "MESSAGE_PARAMETER_COUNT_MISMATCH", ("method", "expected", "received")
+)
+MESSAGE_REMOVED = ErrorDef("MESSAGE_REMOVED")
+HANDLE_INVALID = ErrorDef("HANDLE_INVALID", ("class", "handle"))
+UUID_INVALID = ErrorDef("UUID_INVALID", ("class", "uuid"))
+SESSION_INVALID = ErrorDef("SESSION_INVALID", ("handle",))
+# Documented with no parameter; xapi sends the user name and a reason (§4).
+SESSION_AUTHENTICATION_FAILED = ErrorDef("SESSION_AUTHENTICATION_FAILED", ("uname", "reason"))
+SESSION_NOT_REGISTERED = ErrorDef("SESSION_NOT_REGISTERED", ("handle",))
+RBAC_PERMISSION_DENIED = ErrorDef("RBAC_PERMISSION_DENIED", ("permission", "message"))
+MAP_DUPLICATE_KEY = ErrorDef("MAP_DUPLICATE_KEY", ("class", "field", "uuid", "key"))
+EVENT_FROM_TOKEN_PARSE_FAILURE = ErrorDef("EVENT_FROM_TOKEN_PARSE_FAILURE", ("token",))
+TASK_CANCELLED = ErrorDef("TASK_CANCELLED", ("task",))
+# Not a datamodel error: the text xapi sends for `Async.` on a message without async mode.
+NO_ASYNC_MODE = ErrorDef("Fault", ("reason",))

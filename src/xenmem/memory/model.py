@@ -1,4 +1,4 @@
-"""The per-VM overhead and footprint model (xapi-memory.md §2.1–2.2).
+"""The per-VM overhead and footprint model (xapi-memory.md §2.1-2.2).
 
 All formulas here work in whole MiB, as xapi's `Memory_model` does; callers convert
 bytes with the round-up ("used") conversion first (§2.3, see `xenmem.memory.vm`).

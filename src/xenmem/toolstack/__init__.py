@@ -1,1 +1,10 @@
-"""What xapi and xenopsd decide: VM lifecycle, admission, placement, live memory state."""
+"""What xapi and xenopsd decide: VM and host messages over the object store, host agents.
+
+Each message body is registered under its wire name with `@implements` (see `context`);
+importing this package registers them all in `MESSAGES`.
+"""
+
+from xenmem.toolstack import host, vm
+from xenmem.toolstack.context import MESSAGES, Context, implements
+
+__all__ = ["MESSAGES", "Context", "host", "implements", "vm"]

@@ -1,0 +1,118 @@
+"""`xenmem serve`: the XenAPI server for the pool, with its state in a directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from xenmem.toolstack.pool import DEFAULT_POOL, PoolFileError, load_pool_file
+from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
+
+__all__ = ["ROOT_PASSWORD_ENV", "listen", "register"]
+
+ROOT_PASSWORD_ENV = "XENMEM_ROOT_PASSWORD"
+DEFAULT_STATE_DIR = Path("xenmem-state")
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid time scale {text!r}: expecting a number > 0")
+    return value
+
+
+def listen(address: str, port: int) -> socket.socket:
+    """A listening TCP socket whose connections get TCP_NODELAY.
+
+    asyncio only sets TCP_NODELAY on sockets whose protocol is IPPROTO_TCP; those from
+    socket.create_server say 0, and the response's head and body, written separately,
+    then wait out the client's 40 ms delayed ACK.
+    """
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        address, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(sockaddr)
+        listener.listen(1024)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the XenAPI (XML-RPC on any path, JSON-RPC on /jsonrpc)",
+        description=f"root's password comes from ${ROOT_PASSWORD_ENV}; without it the first "
+        "start generates one and prints it once.",
+    )
+    serve.add_argument("--listen", default="127.0.0.1", metavar="ADDRESS")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR")
+    serve.add_argument("--pool", type=Path, metavar="FILE.toml", help="the pool to simulate")
+    serve.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        metavar="N",
+        help="simulated seconds per real second (for the simulated hosts' clock)",
+    )
+    serve.set_defaults(run=lambda args: _run(args, serve))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        pool = DEFAULT_POOL if args.pool is None else load_pool_file(args.pool)
+    except PoolFileError as error:
+        parser.error(str(error))
+    config = ServerConfig(
+        state_dir=args.state,
+        pool=pool,
+        time_scale=args.time_scale,
+        root_password=os.environ.get(ROOT_PASSWORD_ENV),
+    )
+    try:
+        listener = listen(args.listen, args.port)
+    except OSError as error:
+        parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
+    asyncio.run(_serve(config, listener))
+    return 0
+
+
+async def _serve(config: ServerConfig, listener: socket.socket) -> None:
+    server = open_server(config)
+    host, port = listener.getsockname()[:2]
+    if server.generated_root_password is not None:
+        print(
+            f"xenmem: generated root's password (shown once, only its hash is stored): "
+            f"{server.generated_root_password}"
+        )
+    print(
+        f"xenmem: XenAPI at http://{host}:{port}/ (XML-RPC; JSON-RPC on /jsonrpc), "
+        f"user root, state in {config.state_dir}/",
+        flush=True,
+    )
+    uv_config = uvicorn.Config(
+        XenAPIApp(server.dispatcher),
+        log_level="warning",
+        access_log=False,
+        # event.from calls block for up to a minute; do not wait for them on shutdown.
+        timeout_graceful_shutdown=1,
+    )
+    try:
+        await uvicorn.Server(uv_config).serve(sockets=[listener])
+    finally:
+        server.conn.close()
+        sys.stdout.flush()

@@ -1,0 +1,413 @@
+"""The object store: every XenAPI object, in memory, written through to SQLite.
+
+All reads are plain dictionary look-ups; all writes go through a `Transaction`, which is
+synchronous: between `store.transaction()` and the end of its `with` block nothing else
+runs on the event loop, so a check followed by a write (admission: free memory, then
+scheduled_to_be_resident_on) is atomic. A transaction that raises changes nothing.
+
+Each committed change of an object gets the next generation number (xapi's database
+generation), which event.from tokens count in. The store keeps, per object, the generation
+it was created at and last changed at, plus a tombstone for each deletion, so "what changed
+since generation g" costs the number of changes, not the number of objects.
+
+The store knows nothing of the XenAPI: the datamodel hands it one `Schema` per class
+(the complete default record, whether it persists, whether it has events) and the
+`Relation`s whose set fields it maintains (host.resident_VMs from VM.resident_on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid as uuidlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from xenmem.db.sqlite import StoredObject, get_setting, load_objects, write_objects
+
+__all__ = [
+    "NULL_REF",
+    "Change",
+    "Record",
+    "Relation",
+    "Schema",
+    "Store",
+    "Sum",
+    "Transaction",
+    "new_ref",
+]
+
+NULL_REF = "OpaqueRef:NULL"
+
+Record = Mapping[str, object]
+
+
+def new_ref() -> str:
+    """A fresh reference: `OpaqueRef:` + a lower-case UUID, as xapi's (protocol §2.3)."""
+    return f"OpaqueRef:{uuidlib.uuid4()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schema:
+    """What the store must know about one class."""
+
+    name: str
+    defaults: Mapping[str, object]
+    persist: bool = True
+    events: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Relation:
+    """`one_class.set_field` lists every `many_class` object whose `ref_field` points to it."""
+
+    one_class: str
+    set_field: str
+    many_class: str
+    ref_field: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sum:
+    """A running total of `value(record)` over the `cls` objects, grouped by `group_by`.
+
+    Kept up to date at every commit, so a total over thousands of objects costs one look-up
+    (free memory of a host: the cost of its resident VMs, §4.2).
+    """
+
+    name: str
+    cls: str
+    group_by: str
+    value: Callable[[Record], int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """The latest change of one object after some generation (coalesced, as xapi's events)."""
+
+    cls: str
+    ref: str
+    operation: str  # "add" | "mod" | "del"
+    generation: int
+
+
+@dataclass(kw_only=True)
+class _Entry:
+    created: int
+    generation: int
+    deleted: bool = False
+
+
+@dataclass(kw_only=True)
+class _Staged:
+    """One transaction's pending writes: the new record, or None for a deletion."""
+
+    records: dict[tuple[str, str], Record | None] = field(default_factory=dict)
+
+
+class Transaction:
+    """Reads that see their own writes, and writes applied together at commit."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._staged = _Staged()
+
+    def get(self, cls: str, ref: str) -> Record | None:
+        key = (cls, ref)
+        if key in self._staged.records:
+            return self._staged.records[key]
+        return self._store.get(cls, ref)
+
+    def create(self, cls: str, fields: Mapping[str, object]) -> str:
+        """Add an object: the class defaults overlaid with `fields` (a fresh uuid if none)."""
+        schema = self._store.schema(cls)
+        unknown = set(fields) - set(schema.defaults)
+        if unknown:
+            raise KeyError(f"{cls} has no field {sorted(unknown)[0]}")
+        record = {**schema.defaults, **fields}
+        if "uuid" in record and not record["uuid"]:
+            record["uuid"] = str(uuidlib.uuid4())
+        ref = new_ref()
+        self._staged.records[(cls, ref)] = record
+        return ref
+
+    def update(self, cls: str, ref: str, changes: Mapping[str, object]) -> Record:
+        current = self.get(cls, ref)
+        if current is None:
+            raise KeyError(f"no {cls} {ref}")
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise KeyError(f"{cls} has no field {sorted(unknown)[0]}")
+        record = {**current, **changes}
+        self._staged.records[(cls, ref)] = record
+        return record
+
+    def touch(self, cls: str, ref: str) -> None:
+        """Mark an object changed without changing it (event.inject)."""
+        self.update(cls, ref, {})
+
+    def delete(self, cls: str, ref: str) -> None:
+        if self.get(cls, ref) is None:
+            raise KeyError(f"no {cls} {ref}")
+        self._staged.records[(cls, ref)] = None
+
+    @property
+    def staged(self) -> Mapping[tuple[str, str], Record | None]:
+        return self._staged.records
+
+
+class Store:
+    """Tables of records keyed by class then ref, with indexes and an event log."""
+
+    def __init__(
+        self,
+        schemas: Iterable[Schema],
+        *,
+        relations: Iterable[Relation] = (),
+        indexes: Iterable[tuple[str, str]] = (),
+        sums: Iterable[Sum] = (),
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        self._schemas = {s.name: s for s in schemas}
+        self._relations = tuple(relations)
+        self._conn = conn
+        self._tables: dict[str, dict[str, Record]] = {name: {} for name in self._schemas}
+        self._uuids: dict[str, dict[str, str]] = {name: {} for name in self._schemas}
+        index_keys = set(indexes) | {(r.many_class, r.ref_field) for r in self._relations}
+        self._indexes: dict[tuple[str, str], dict[object, set[str]]] = {k: {} for k in index_keys}
+        self._sums = {s.name: s for s in sums}
+        self._totals: dict[str, dict[object, int]] = {name: {} for name in self._sums}
+        self._log: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._generation = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+        if conn is not None:
+            self._load(conn)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _load(self, conn: sqlite3.Connection) -> None:
+        objects = sorted(load_objects(conn), key=lambda o: o.generation)
+        for obj in objects:
+            if obj.cls not in self._schemas:
+                continue
+            # Fields added to the datamodel since the row was written start at their default.
+            record = {**self._schemas[obj.cls].defaults, **obj.record}
+            self._put(obj.cls, obj.ref, record)
+            self._log[(obj.cls, obj.ref)] = _Entry(created=obj.created, generation=obj.generation)
+        stored = get_setting(conn, "generation")
+        self._generation = int(stored) if stored is not None else 0
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def schema(self, cls: str) -> Schema:
+        return self._schemas[cls]
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, cls: str, ref: str) -> Record | None:
+        return self._tables[cls].get(ref)
+
+    def records(self, cls: str) -> Mapping[str, Record]:
+        return MappingProxyType(self._tables[cls])
+
+    def count(self, cls: str) -> int:
+        return len(self._tables[cls])
+
+    def ref_of_uuid(self, cls: str, uuid: str) -> str | None:
+        return self._uuids[cls].get(uuid)
+
+    def refs_where(self, cls: str, field_name: str, value: object) -> frozenset[str]:
+        """Refs of `cls` objects whose indexed field equals `value`."""
+        return frozenset(self._indexes[(cls, field_name)].get(value, ()))
+
+    def total(self, name: str, group: object) -> int:
+        """The running `Sum` called `name` for one group (0 when the group is empty)."""
+        return self._totals[name].get(group, 0)
+
+    def changes_since(self, generation: int) -> list[Change]:
+        """The latest change of every object changed after `generation`, oldest first."""
+        changes: list[Change] = []
+        for (cls, ref), entry in reversed(self._log.items()):
+            if entry.generation <= generation:
+                break
+            if entry.deleted:
+                operation = "del"
+            elif entry.created > generation:
+                operation = "add"
+            else:
+                operation = "mod"
+            changes.append(
+                Change(cls=cls, ref=ref, operation=operation, generation=entry.generation)
+            )
+        changes.reverse()
+        return changes
+
+    def generation_of(self, cls: str, ref: str) -> int:
+        entry = self._log.get((cls, ref))
+        return 0 if entry is None else entry.generation
+
+    # -- writes --------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Stage writes; commit them all when the block ends, none if it raises."""
+        tx = Transaction(self)
+        yield tx
+        self._commit(tx.staged)
+
+    def _with_relations(
+        self, staged: Mapping[tuple[str, str], Record | None]
+    ) -> dict[tuple[str, str], Record | None]:
+        """The staged writes plus the set-field updates their ref fields imply."""
+        result = dict(staged)
+        for rel in self._relations:
+            for (cls, ref), new in staged.items():
+                if cls != rel.many_class:
+                    continue
+                old = self.get(cls, ref)
+                before = None if old is None else old[rel.ref_field]
+                after = None if new is None else new[rel.ref_field]
+                if before == after:
+                    continue
+                self._relink(result, rel, before, ref, add=False)
+                self._relink(result, rel, after, ref, add=True)
+        return result
+
+    def _relink(
+        self,
+        result: dict[tuple[str, str], Record | None],
+        rel: Relation,
+        owner: object,
+        member: str,
+        *,
+        add: bool,
+    ) -> None:
+        if not isinstance(owner, str):
+            return
+        key = (rel.one_class, owner)
+        record = result[key] if key in result else self.get(*key)
+        if record is None:
+            return
+        members = [m for m in _as_list(record[rel.set_field]) if m != member]
+        if add:
+            members.append(member)
+        result[key] = {**record, rel.set_field: members}
+
+    def _commit(self, staged: Mapping[tuple[str, str], Record | None]) -> None:
+        if not staged:
+            return
+        writes = self._with_relations(staged)
+        first = self._generation + 1
+        entries: dict[tuple[str, str], _Entry] = {}
+        for offset, (key, record) in enumerate(writes.items()):
+            old = self._log.get(key)
+            created = first + offset if old is None or old.deleted else old.created
+            entries[key] = _Entry(
+                created=created, generation=first + offset, deleted=record is None
+            )
+        last = first + len(writes) - 1
+        if self._conn is not None:
+            self._persist(writes, entries, last)
+        for key, record in writes.items():
+            self._apply(key, record, entries[key])
+        self._generation = last
+        self._wake()
+
+    def _persist(
+        self,
+        writes: Mapping[tuple[str, str], Record | None],
+        entries: Mapping[tuple[str, str], _Entry],
+        generation: int,
+    ) -> None:
+        assert self._conn is not None
+        upserts = [
+            StoredObject(
+                cls=cls,
+                ref=ref,
+                created=entries[(cls, ref)].created,
+                generation=entries[(cls, ref)].generation,
+                record=dict(record),
+            )
+            for (cls, ref), record in writes.items()
+            if record is not None and self._schemas[cls].persist
+        ]
+        deletes = [
+            key
+            for key, record in writes.items()
+            if record is None and self._schemas[key[0]].persist
+        ]
+        write_objects(self._conn, upserts, deletes, generation)
+
+    def _apply(self, key: tuple[str, str], record: Record | None, entry: _Entry) -> None:
+        cls, ref = key
+        self._remove(cls, ref)
+        if record is not None:
+            self._put(cls, ref, record)
+        if self._schemas[cls].events:
+            self._log.pop(key, None)
+            self._log[key] = entry
+
+    def _put(self, cls: str, ref: str, record: Record) -> None:
+        self._tables[cls][ref] = record
+        uuid = record.get("uuid")
+        if isinstance(uuid, str):
+            self._uuids[cls][uuid] = ref
+        for (icls, ifield), index in self._indexes.items():
+            if icls == cls:
+                index.setdefault(record[ifield], set()).add(ref)
+        self._add_to_sums(cls, record, 1)
+
+    def _add_to_sums(self, cls: str, record: Record, sign: int) -> None:
+        for name, total in self._sums.items():
+            if total.cls == cls:
+                group = record[total.group_by]
+                totals = self._totals[name]
+                totals[group] = totals.get(group, 0) + sign * total.value(record)
+
+    def _remove(self, cls: str, ref: str) -> None:
+        old = self._tables[cls].pop(ref, None)
+        if old is None:
+            return
+        uuid = old.get("uuid")
+        if isinstance(uuid, str):
+            self._uuids[cls].pop(uuid, None)
+        self._add_to_sums(cls, old, -1)
+        for (icls, ifield), index in self._indexes.items():
+            if icls == cls:
+                refs = index.get(old[ifield])
+                if refs is not None:
+                    refs.discard(ref)
+                    if not refs:
+                        del index[old[ifield]]
+
+    # -- waiting for changes -------------------------------------------------------------
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    def wake_waiters(self) -> None:
+        """Wake every `wait_for_change` caller without a change (e.g. a session ended)."""
+        self._wake()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return at the next commit or wake-up, or when `timeout` seconds have passed."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout=max(0.0, timeout))
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)
+
+
+def _as_list(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -1,0 +1,58 @@
+"""Local users: a name, a role and a salted scrypt hash of the password.
+
+Read from the database at every login (never cached), so `xenmem user add` takes effect
+on a running server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+__all__ = ["User", "find_user", "hash_password", "set_user", "verify_password"]
+
+# scrypt cost: 16 MiB of memory and ~50 ms per hash, which makes guessing expensive.
+_SCRYPT_N = 2**14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SALT_BYTES = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    name: str
+    role: str
+    salt: bytes
+    password_hash: bytes
+
+
+def hash_password(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P
+    )
+
+
+def verify_password(user: User, password: str) -> bool:
+    return hmac.compare_digest(hash_password(password, user.salt), user.password_hash)
+
+
+def set_user(conn: sqlite3.Connection, name: str, role: str, password: str) -> None:
+    """Create the user, or replace its role and password."""
+    salt = secrets.token_bytes(_SALT_BYTES)
+    with conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO users (name, role, salt, hash) VALUES (?, ?, ?, ?)",
+            (name, role, salt, hash_password(password, salt)),
+        )
+
+
+def find_user(conn: sqlite3.Connection, name: str) -> User | None:
+    row = conn.execute(
+        "SELECT name, role, salt, hash FROM users WHERE name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        return None
+    return User(name=row[0], role=row[1], salt=bytes(row[2]), password_hash=bytes(row[3]))

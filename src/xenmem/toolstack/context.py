@@ -1,0 +1,56 @@
+"""What a toolstack message receives besides its arguments, and the message registry.
+
+A message body is a function registered under its wire name:
+
+    @implements("host.compute_free_memory")
+    def compute_free_memory(ctx: Context, host: str) -> int: ...
+
+so `grep '"host.compute_free_memory"'` finds its declaration (xenapi datamodel) and its
+body (here) in one step. Bodies may be plain functions or coroutines; a body that checks
+and then writes must do both inside one `ctx.store.transaction()` with no `await` between
+them (that is what makes admission atomic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from xenmem.db import NULL_REF, Record, Store
+from xenmem.errors import HANDLE_INVALID
+
+__all__ = ["MESSAGES", "Context", "implements"]
+
+F = TypeVar("F", bound=Callable[..., object])
+
+MESSAGES: dict[str, Callable[..., object]] = {}
+"""Wire name → message body; filled by the `implements` decorators at import."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """The store, the caller's session and, for an `Async.` call, its task."""
+
+    store: Store
+    session: str = NULL_REF
+    task: str = NULL_REF
+
+    def record(self, cls: str, ref: str) -> Record:
+        """The object's record, or HANDLE_INVALID [cls, ref] (protocol §5)."""
+        record = self.store.get(cls, ref)
+        if record is None:
+            raise HANDLE_INVALID(cls, ref)
+        return record
+
+
+def implements(wire_name: str) -> Callable[[F], F]:
+    """Register the decorated function as the body of message `wire_name`."""
+
+    def register(function: F) -> F:
+        if wire_name in MESSAGES:
+            raise ValueError(f"{wire_name} implemented twice")
+        MESSAGES[wire_name] = function
+        return function
+
+    return register

@@ -1,0 +1,83 @@
+"""VM messages: create, destroy, compute_memory_overhead (xapi-memory.md §2.3, §8)."""
+
+from __future__ import annotations
+
+from xenmem.db import NULL_REF, Record
+from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
+from xenmem.toolstack.context import Context, implements
+
+__all__ = ["constraints_of", "create", "destroy", "memory_of", "vm_compute_memory_overhead"]
+
+
+def _int(record: Record, name: str) -> int:
+    value = record[name]
+    assert isinstance(value, int)
+    return value
+
+
+def _float(record: Record, name: str) -> float:
+    value = record[name]
+    assert isinstance(value, float)
+    return value
+
+
+def constraints_of(record: Record) -> Constraints:
+    """A VM record's five memory limits."""
+    return Constraints(
+        static_min=_int(record, "memory_static_min"),
+        dynamic_min=_int(record, "memory_dynamic_min"),
+        target=_int(record, "memory_target"),
+        dynamic_max=_int(record, "memory_dynamic_max"),
+        static_max=_int(record, "memory_static_max"),
+    )
+
+
+def memory_of(record: Record) -> VmMemory:
+    """The memory-relevant part of a VM record."""
+    return VmMemory(
+        domain_type=DomainType(str(record["domain_type"])),
+        static_min=_int(record, "memory_static_min"),
+        dynamic_min=_int(record, "memory_dynamic_min"),
+        dynamic_max=_int(record, "memory_dynamic_max"),
+        static_max=_int(record, "memory_static_max"),
+        vcpus_max=_int(record, "VCPUs_max"),
+        target=_int(record, "memory_target"),
+        shadow_multiplier=_float(record, "HVM_shadow_multiplier"),
+    )
+
+
+def derived_domain_type(record: Record) -> str:
+    """VM.create's domain type when unspecified: pv without an HVM boot policy, else hvm (§8)."""
+    if record["domain_type"] != DomainType.UNSPECIFIED:
+        return str(record["domain_type"])
+    return DomainType.PV if record["HVM_boot_policy"] == "" else DomainType.HVM
+
+
+@implements("VM.create")
+def create(ctx: Context, args: Record) -> str:
+    """A new halted VM with its metrics, from a complete constructor record.
+
+    memory_overhead is computed at once, as xapi's VM.create does; the limits are not
+    validated here (xapi validates them at start, §3.3).
+    """
+    record = {**args, "domain_type": derived_domain_type(args), "power_state": "Halted"}
+    record["memory_overhead"] = compute_memory_overhead(memory_of(record))
+    with ctx.store.transaction() as tx:
+        metrics = tx.create("VM_metrics", {})
+        return tx.create("VM", {**record, "metrics": metrics})
+
+
+@implements("VM.destroy")
+def destroy(ctx: Context, vm: str) -> None:
+    record = ctx.record("VM", vm)
+    with ctx.store.transaction() as tx:
+        metrics = record["metrics"]
+        if isinstance(metrics, str) and metrics != NULL_REF and tx.get("VM_metrics", metrics):
+            tx.delete("VM_metrics", metrics)
+        tx.delete("VM", vm)
+
+
+@implements("VM.compute_memory_overhead")
+def vm_compute_memory_overhead(ctx: Context, vm: str) -> int:
+    """Bytes, from the VM's current limits and its own shadow multiplier (§2.3)."""
+    return compute_memory_overhead(memory_of(ctx.record("VM", vm)))

@@ -1,0 +1,123 @@
+"""Assembling the server: state directory → store, sessions, events, tasks, dispatcher."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from xenmem import toolstack
+from xenmem.db import Store
+from xenmem.db.sqlite import connect, set_setting
+from xenmem.db.users import find_user, set_user, verify_password
+from xenmem.toolstack.pool import PoolSpec, boot_pool
+from xenmem.xenapi.datamodel import Kind
+from xenmem.xenapi.dispatch import Body, Dispatcher
+from xenmem.xenapi.events import Events
+from xenmem.xenapi.generic import generic_body
+from xenmem.xenapi.model import MODEL, RELATIONS, SUMS, event_classes, schemas
+from xenmem.xenapi.roles import POOL_ADMIN
+from xenmem.xenapi.sessions import Sessions
+from xenmem.xenapi.tasks import Tasks
+
+__all__ = ["ROOT", "ServerConfig", "XenAPIServer", "ensure_root", "message_bodies", "open_server"]
+
+ROOT = "root"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    state_dir: Path
+    pool: PoolSpec
+    time_scale: float = 1.0
+    root_password: str | None = None  # from XENMEM_ROOT_PASSWORD
+
+
+@dataclass(frozen=True, kw_only=True)
+class XenAPIServer:
+    store: Store
+    conn: sqlite3.Connection
+    dispatcher: Dispatcher
+    sessions: Sessions
+    tasks: Tasks
+    events: Events
+    bodies: Mapping[str, Body]
+    master: str
+    generated_root_password: str | None
+
+
+def message_bodies(sessions: Sessions, events: Events, tasks: Tasks) -> dict[str, Body]:
+    """Wire name → body for every message of the model: generic, protocol or toolstack."""
+    bodies: dict[str, Body] = {}
+    for m in MODEL.messages.values():
+        if m.kind is Kind.GET_FIELD:
+            bodies[m.wire_name] = generic_body(m, removed=MODEL.cls(m.cls).field(m.field).removed)
+        elif m.kind is not Kind.CUSTOM:
+            bodies[m.wire_name] = generic_body(m)
+    protocol: Mapping[str, Body] = {
+        "session.login_with_password": lambda ctx, uname, pwd, version, originator: sessions.login(
+            uname, pwd, version, originator
+        ),
+        "session.logout": sessions.logout,
+        "session.local_logout": sessions.logout,
+        "event.from": events.event_from,
+        "event.inject": events.inject,
+        "event.register": events.register,
+        "event.unregister": events.unregister,
+        "event.next": events.next,
+        "event.get_current_id": events.get_current_id,
+        "task.cancel": tasks.cancel,
+        "task.destroy": tasks.destroy,
+    }
+    bodies.update(protocol)
+    bodies.update(toolstack.MESSAGES)
+    missing = sorted(set(MODEL.messages) - set(bodies))
+    extra = sorted(set(bodies) - set(MODEL.messages))
+    if missing or extra:
+        raise ValueError(f"messages without a body: {missing}; bodies without a message: {extra}")
+    return bodies
+
+
+def ensure_root(conn: sqlite3.Connection, password: str | None) -> str | None:
+    """Make sure root can log in; return a generated password that must be shown once.
+
+    With XENMEM_ROOT_PASSWORD set, that is root's password (the hash is replaced when it
+    differs); without it, an existing root is kept, and a first start generates one.
+    """
+    root = find_user(conn, ROOT)
+    if password is not None:
+        if root is None or not verify_password(root, password):
+            set_user(conn, ROOT, POOL_ADMIN, password)
+        return None
+    if root is not None:
+        return None
+    generated = secrets.token_urlsafe(12)
+    set_user(conn, ROOT, POOL_ADMIN, generated)
+    return generated
+
+
+def open_server(config: ServerConfig) -> XenAPIServer:
+    """Open (or create) the state and assemble the server; call inside the event loop."""
+    conn = connect(config.state_dir)
+    store = Store(schemas(), relations=RELATIONS, sums=SUMS, conn=conn)
+    master = boot_pool(store, config.pool)
+    set_setting(conn, "time_scale", repr(config.time_scale))
+    generated = ensure_root(conn, config.root_password)
+    sessions = Sessions(store, conn, master)
+    tasks = Tasks(store, master)
+    events = Events(store, event_classes(), sessions.is_valid)
+    bodies = message_bodies(sessions, events, tasks)
+    dispatcher = Dispatcher(model=MODEL, store=store, sessions=sessions, tasks=tasks, bodies=bodies)
+    return XenAPIServer(
+        store=store,
+        conn=conn,
+        dispatcher=dispatcher,
+        sessions=sessions,
+        tasks=tasks,
+        events=events,
+        bodies=bodies,
+        master=master,
+        generated_root_password=generated,
+    )

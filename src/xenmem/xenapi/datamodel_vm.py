@@ -1,0 +1,270 @@
+"""VM and VM_metrics: every field with xapi's wire name, type, qualifier and default.
+
+The memory fields follow xapi-memory.md §8: the four limits and the vCPU counts are
+required by the constructor; memory_overhead is DynamicRO (computed by VM.create);
+domain_type defaults to `unspecified` (VM.create derives it from HVM_boot_policy).
+"""
+
+from __future__ import annotations
+
+from xenmem.xenapi.datamodel import REQUIRED, ClassDef, Field, Message, Param, dro, rw, sro
+from xenmem.xenapi.roles import READ_ONLY, VM_ADMIN, at_least
+from xenmem.xenapi.types import (
+    BOOL,
+    DATETIME,
+    FLOAT,
+    INT,
+    STRING,
+    Enum,
+    Map,
+    RecordOf,
+    Ref,
+    Set,
+)
+
+__all__ = ["VM", "VM_METRICS"]
+
+SMAP = Map(STRING, STRING)
+POWER_STATE = Enum("vm_power_state", ("Halted", "Paused", "Running", "Suspended"))
+DOMAIN_TYPE = Enum("domain_type", ("hvm", "pv", "pv_in_pvh", "pvh", "unspecified"))
+_SHUTDOWN_ACTION = Enum("on_normal_exit", ("destroy", "restart"))
+_CRASH_ACTION = Enum(
+    "on_crash_behaviour",
+    (
+        "destroy",
+        "coredump_and_destroy",
+        "restart",
+        "coredump_and_restart",
+        "preserve",
+        "rename_restart",
+    ),
+)
+_SOFTREBOOT_ACTION = Enum(
+    "on_softreboot_behavior", ("soft_reboot", "destroy", "restart", "preserve")
+)
+_HA_PRIORITY = STRING
+_UPDATE_GUIDANCE = Enum(
+    "update_guidances",
+    (
+        "reboot_host",
+        "reboot_host_on_livepatch_failure",
+        "reboot_host_on_kernel_livepatch_failure",
+        "reboot_host_on_xen_livepatch_failure",
+        "restart_toolstack",
+        "restart_device_model",
+        "restart_vm",
+    ),
+)
+_VM_OPERATIONS = Enum(
+    "vm_operations",
+    (
+        "snapshot",
+        "clone",
+        "copy",
+        "create_template",
+        "revert",
+        "checkpoint",
+        "snapshot_with_quiesce",
+        "provision",
+        "start",
+        "start_on",
+        "pause",
+        "unpause",
+        "clean_shutdown",
+        "clean_reboot",
+        "hard_shutdown",
+        "power_state_reset",
+        "hard_reboot",
+        "suspend",
+        "csvm",
+        "resume",
+        "resume_on",
+        "pool_migrate",
+        "migrate_send",
+        "get_boot_record",
+        "send_sysrq",
+        "send_trigger",
+        "query_services",
+        "shutdown",
+        "call_plugin",
+        "changing_memory_live",
+        "awaiting_memory_live",
+        "changing_dynamic_range",
+        "changing_static_range",
+        "changing_memory_limits",
+        "changing_shadow_memory",
+        "changing_shadow_memory_live",
+        "changing_VCPUs",
+        "changing_VCPUs_live",
+        "changing_NVRAM",
+        "assert_operation_valid",
+        "data_source_op",
+        "update_allowed_operations",
+        "make_into_template",
+        "import",
+        "export",
+        "metadata_export",
+        "reverting",
+        "destroy",
+        "create_vtpm",
+    ),
+)
+
+
+def _memory(name: str) -> Field:
+    return sro(name, INT, REQUIRED)
+
+
+_VM_FIELDS = (
+    dro("uuid", STRING),
+    dro("allowed_operations", Set(_VM_OPERATIONS)),
+    dro("current_operations", Map(STRING, _VM_OPERATIONS)),
+    rw("name_label", STRING),
+    rw("name_description", STRING),
+    dro("power_state", POWER_STATE, "Halted"),
+    rw("user_version", INT, 1),
+    rw("is_a_template", BOOL, False),
+    dro("is_default_template", BOOL, False),
+    dro("suspend_VDI", Ref("VDI")),
+    dro("resident_on", Ref("host")),
+    dro("scheduled_to_be_resident_on", Ref("host")),
+    rw("affinity", Ref("host")),
+    dro("memory_overhead", INT, 0),
+    sro("memory_target", INT, 0),
+    _memory("memory_static_max"),
+    _memory("memory_dynamic_max"),
+    _memory("memory_dynamic_min"),
+    _memory("memory_static_min"),
+    rw("VCPUs_params", SMAP),
+    sro("VCPUs_max", INT, REQUIRED),
+    sro("VCPUs_at_startup", INT, REQUIRED),
+    rw("actions_after_softreboot", _SOFTREBOOT_ACTION, "soft_reboot"),
+    rw("actions_after_shutdown", _SHUTDOWN_ACTION, "destroy"),
+    rw("actions_after_reboot", _SHUTDOWN_ACTION, "restart"),
+    rw("actions_after_crash", _CRASH_ACTION, "restart"),
+    dro("consoles", Set(Ref("console"))),
+    dro("VIFs", Set(Ref("VIF"))),
+    dro("VBDs", Set(Ref("VBD"))),
+    dro("VUSBs", Set(Ref("VUSB"))),
+    dro("crash_dumps", Set(Ref("crashdump"))),
+    dro("VTPMs", Set(Ref("VTPM"))),
+    rw("PV_bootloader", STRING),
+    rw("PV_kernel", STRING),
+    rw("PV_ramdisk", STRING),
+    rw("PV_args", STRING),
+    rw("PV_bootloader_args", STRING),
+    rw("PV_legacy_args", STRING),
+    rw("HVM_boot_policy", STRING),
+    rw("HVM_boot_params", SMAP),
+    sro("HVM_shadow_multiplier", FLOAT, 1.0),
+    rw("platform", SMAP),
+    rw("PCI_bus", STRING),
+    rw("other_config", SMAP),
+    dro("domid", INT, -1),
+    dro("domarch", STRING),
+    dro("last_boot_CPU_flags", SMAP),
+    dro("is_control_domain", BOOL, False),
+    dro("metrics", Ref("VM_metrics")),
+    dro("guest_metrics", Ref("VM_guest_metrics")),
+    dro("last_booted_record", STRING),
+    rw("recommendations", STRING),
+    rw("xenstore_data", SMAP),
+    sro("ha_always_run", BOOL, False),
+    sro("ha_restart_priority", _HA_PRIORITY),
+    sro("is_a_snapshot", BOOL, False),
+    sro("snapshot_of", Ref("VM")),
+    dro("snapshots", Set(Ref("VM"))),
+    sro("snapshot_time", DATETIME),
+    sro("transportable_snapshot_id", STRING),
+    dro("blobs", Map(STRING, Ref("blob"))),
+    rw("tags", Set(STRING)),
+    rw("blocked_operations", Map(_VM_OPERATIONS, STRING)),
+    dro("snapshot_info", SMAP),
+    dro("snapshot_metadata", STRING),
+    dro("parent", Ref("VM")),
+    dro("children", Set(Ref("VM"))),
+    dro("bios_strings", SMAP),
+    dro("protection_policy", Ref("VMPP")),
+    dro("is_snapshot_from_vmpp", BOOL, False),
+    dro("snapshot_schedule", Ref("VMSS")),
+    dro("is_vmss_snapshot", BOOL, False),
+    dro("appliance", Ref("VM_appliance")),
+    dro("start_delay", INT, 0),
+    dro("shutdown_delay", INT, 0),
+    dro("order", INT, 0),
+    dro("VGPUs", Set(Ref("VGPU"))),
+    dro("attached_PCIs", Set(Ref("PCI"))),
+    rw("suspend_SR", Ref("SR")),
+    dro("version", INT, 0),
+    sro("generation_id", STRING, "0:0"),
+    dro("hardware_platform_version", INT, 0),
+    sro("has_vendor_device", BOOL, False),
+    dro("requires_reboot", BOOL, False),
+    sro("reference_label", STRING),
+    sro("domain_type", DOMAIN_TYPE, "unspecified"),
+    dro("NVRAM", SMAP),
+    dro("pending_guidances", Set(_UPDATE_GUIDANCE)),
+    dro("pending_guidances_recommended", Set(_UPDATE_GUIDANCE)),
+    dro("pending_guidances_full", Set(_UPDATE_GUIDANCE)),
+)
+
+_VM_MESSAGES = (
+    Message(
+        cls="VM",
+        name="create",
+        params=(Param(name="args", type=RecordOf("VM")),),
+        result=Ref("VM"),
+        roles=at_least(VM_ADMIN),
+        is_async=True,
+        doc="Create a VM from a record; omitted optional fields take xapi's defaults.",
+    ),
+    Message(
+        cls="VM",
+        name="destroy",
+        params=(Param(name="self", type=Ref("VM")),),
+        roles=at_least(VM_ADMIN),
+        is_async=True,
+        doc="Destroy the VM record and its metrics.",
+    ),
+    Message(
+        cls="VM",
+        name="compute_memory_overhead",
+        params=(Param(name="vm", type=Ref("VM")),),
+        result=INT,
+        roles=at_least(READ_ONLY),
+        is_async=True,
+        doc="The VM's memory overhead in bytes, computed from its current limits.",
+    ),
+)
+
+VM = ClassDef(
+    name="VM",
+    fields=_VM_FIELDS,
+    messages=_VM_MESSAGES,
+    writer_roles=at_least(VM_ADMIN),
+    doc="A virtual machine (or template, or control domain).",
+)
+
+VM_METRICS = ClassDef(
+    name="VM_metrics",
+    fields=(
+        dro("uuid", STRING),
+        dro("memory_actual", INT, 0),
+        dro("VCPUs_number", INT, 0),
+        dro("VCPUs_utilisation", Map(INT, FLOAT)),
+        dro("VCPUs_CPU", Map(INT, INT)),
+        dro("VCPUs_params", SMAP),
+        dro("VCPUs_flags", Map(INT, Set(STRING))),
+        dro("state", Set(STRING)),
+        dro("start_time", DATETIME),
+        dro("install_time", DATETIME),
+        dro("last_updated", DATETIME),
+        rw("other_config", SMAP),
+        dro("hvm", BOOL, False),
+        dro("nested_virt", BOOL, False),
+        dro("nomigrate", BOOL, False),
+        dro("current_domain_type", DOMAIN_TYPE, "unspecified"),
+    ),
+    writer_roles=at_least(VM_ADMIN),
+    doc="Run-time metrics of a VM.",
+)

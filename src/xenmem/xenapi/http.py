@@ -1,0 +1,137 @@
+"""The HTTP front: a bare ASGI application, as xapi's HTTP server routes (protocol §1).
+
+`POST /jsonrpc` is JSON-RPC; every other POST path is XML-RPC. Content types are exact
+(`text/xml`, `application/json`, no charset: XO compares the strings). API failures are
+HTTP 200; only a body that is not a call at all gets HTTP 500, and one over the size limit
+HTTP 413. Starlette's routing and Response classes are not used: there is one route, and
+its Response adds `; charset=utf-8` to text types, which breaks XO.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from xenmem.xenapi import jsonrpc, xmlrpc
+from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "XenAPIApp"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-headers", b"X-Requested-With"),
+]
+_BAD_REQUEST_PAGE = (
+    b"<html><body><h1>HTTP 500 internal server error</h1>"
+    b"An unexpected error occurred; please wait a while and try again.</body></html>"
+)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+async def _respond(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *_CORS,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class XenAPIApp:
+    def __init__(self, dispatcher: Dispatcher, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+        self._dispatcher = dispatcher
+        self._max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        if method == "OPTIONS":  # CORS preflight
+            await _respond(send, 200, b"text/plain", b"")
+            return
+        if method != "POST":
+            await _respond(send, 404, b"text/html", b"<html><body>Not found</body></html>")
+            return
+        try:
+            body = await _read_body(receive, self._max_body)
+        except _BodyTooLargeError:
+            await _respond(send, 413, b"text/html", b"<html><body>Request too large</body></html>")
+            return
+        if scope["path"] == "/jsonrpc":
+            await self._json(body, send)
+        else:
+            await self._xml(body, send)
+
+    async def _xml(self, body: bytes, send: Send) -> None:
+        try:
+            method, params = xmlrpc.parse_call(body)
+        except xmlrpc.XmlRpcParseError as error:
+            log.info("unreadable XML-RPC call: %s", error)
+            await _respond(send, 500, b"text/html", _BAD_REQUEST_PAGE)
+            return
+        reply = await self._dispatcher.call(method, params)
+        match reply:
+            case Success(value=value):
+                payload = xmlrpc.render_success(value)
+            case Failure(description=description):
+                payload = xmlrpc.render_failure(description)
+            case Raw(value=value):
+                payload = xmlrpc.render_raw(value)
+        await _respond(send, 200, b"text/xml", payload)
+
+    async def _json(self, body: bytes, send: Send) -> None:
+        try:
+            call = jsonrpc.parse_call(body)
+        except jsonrpc.JsonRpcParseError as error:
+            log.info("unreadable JSON-RPC call: %s", error)
+            await _respond(send, 500, b"text/html", _BAD_REQUEST_PAGE)
+            return
+        reply = await self._dispatcher.call(call.method, call.params)
+        match reply:
+            case Success(value=value) | Raw(value=value):
+                payload = jsonrpc.render_success(call, value)
+            case Failure(description=description):
+                payload = jsonrpc.render_failure(call, description)
+        await _respond(send, 200, b"application/json", payload)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

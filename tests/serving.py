@@ -1,0 +1,94 @@
+"""Start `xenmem serve` as a real subprocess on a free port, for black-box tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import xmlrpc.client
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import XenAPI
+
+ROOT_PASSWORD = "s3cret-root"
+_ADDRESS = re.compile(r"XenAPI at (http://\S+/)")
+
+
+@dataclass
+class RunningServer:
+    url: str
+    state_dir: Path
+    process: subprocess.Popen[str]
+    banner: list[str]
+    clients: list[xmlrpc.client.ServerProxy] = field(default_factory=list)
+
+    def client(self) -> XenAPI.Session:
+        """An SDK session object, not logged in; closed when the server stops."""
+        session = XenAPI.Session(self.url)
+        self.clients.append(session)
+        return session
+
+    def proxy(self) -> xmlrpc.client.ServerProxy:
+        """A raw XML-RPC proxy, to see envelopes the SDK would hide."""
+        proxy = xmlrpc.client.ServerProxy(self.url, allow_none=True)
+        self.clients.append(proxy)
+        return proxy
+
+    def session(self, user: str = "root", password: str = ROOT_PASSWORD) -> XenAPI.Session:
+        session = self.client()
+        session.xenapi.login_with_password(user, password, "1.0", "xenmem-tests")
+        return session
+
+    def stop(self) -> str:
+        """Stop the server (as Ctrl-C would); return what it wrote on stderr."""
+        for client in self.clients:
+            client("close")()
+        self.clients.clear()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        _, stderr = self.process.communicate(timeout=15)
+        return stderr
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+
+def start_server(
+    state_dir: Path, *args: str, password: str | None = ROOT_PASSWORD, port: int = 0
+) -> RunningServer:
+    env = {k: v for k, v in os.environ.items() if k != "XENMEM_ROOT_PASSWORD"}
+    if password is not None:
+        env["XENMEM_ROOT_PASSWORD"] = password
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xenmem.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--state",
+            str(state_dir),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    for line in process.stdout:
+        banner.append(line.rstrip("\n"))
+        match = _ADDRESS.search(line)
+        if match:
+            return RunningServer(
+                url=match.group(1), state_dir=state_dir, process=process, banner=banner
+            )
+    _, stderr = process.communicate(timeout=10)
+    raise RuntimeError(f"xenmem serve did not start: {banner} {stderr}")
