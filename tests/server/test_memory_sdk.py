@@ -286,3 +286,29 @@ def test_dmc_off_pool(tmp_path: Path) -> None:
         assert api.pool.get_restrictions(pool)["restrict_dmc"] == "true"
     finally:
         server.stop()
+
+
+def test_cancelling_a_wait_for_the_target(api: Any) -> None:
+    alpha = hosts(api)["alpha"]
+    stuck = new_vm(
+        api, "stubborn", other_config={"xenmem_balloon": "stuck", "xenmem_boot_seconds": "0"}
+    )
+    api.VM.start_on(stuck, alpha, False, False)
+    until(
+        lambda: (
+            api.VM_metrics.get_other_config(api.VM.get_metrics(stuck)).get("balloon_health")
+            == "cooperative"
+        )
+    )
+    api.VM.set_memory_target_live(stuck, str(2 * GIB))
+    task = api.Async.VM.wait_memory_target_live(stuck)
+    time.sleep(0.2)
+    assert api.task.get_status(task) == "pending"
+    assert api.VM.get_current_operations(stuck) == {task: "awaiting_memory_live"}
+    api.task.cancel(task)
+    until(lambda: api.task.get_status(task) == "cancelled")
+    assert api.task.get_error_info(task) == ["TASK_CANCELLED", task]
+    until(lambda: api.VM.get_current_operations(stuck) == {})
+    api.task.destroy(task)
+    api.VM.hard_shutdown(stuck)
+    api.VM.destroy(stuck)
