@@ -312,3 +312,29 @@ def test_cancelling_a_wait_for_the_target(api: Any) -> None:
     api.task.destroy(task)
     api.VM.hard_shutdown(stuck)
     api.VM.destroy(stuck)
+
+
+def test_clone_resume_and_live_shadow(api: Any) -> None:
+    template = next(
+        vm for vm, r in api.VM.get_all_records().items() if r["name_label"] == "Debian Bookworm 12"
+    )
+    assert failure(api.VM.start, template, False, False) == ["VM_IS_TEMPLATE", template, "start"]
+    vm = api.VM.clone(template, "from-template")
+    api.VM.set_is_a_template(vm, False)
+    api.VM.set_other_config(vm, {"xenmem_boot_seconds": "0"})
+    assert api.VM.get_memory_overhead(vm) == api.VM.get_memory_overhead(template)
+    api.VM.start(vm, False, False)
+    assert failure(api.VM.set_shadow_multiplier_live, vm, 0.5) == [
+        "INVALID_VALUE",
+        "multiplier",
+        "0.5",
+    ]
+    before = int(api.VM.get_memory_overhead(vm))
+    api.VM.set_shadow_multiplier_live(vm, 2.0)
+    assert api.VM.get_HVM_shadow_multiplier(vm) == 2.0
+    assert int(api.VM.get_memory_overhead(vm)) > before
+    api.VM.suspend(vm)
+    api.VM.resume(vm, False, False)
+    assert api.VM.get_power_state(vm) == "Running"
+    api.VM.hard_shutdown(vm)
+    api.VM.destroy(vm)
