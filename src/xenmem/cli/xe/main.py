@@ -1,0 +1,110 @@
+"""`xe`: run one command against a XenAPI server and report as xe does.
+
+Exit status 0 on success, 1 on any failure; failures go to stderr in xe's words (an
+API error as `Error code:` and `Error parameters:` lines), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import sys
+import xmlrpc.client
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import XenAPI
+
+from xenmem.cli.xe import memory_commands, record_commands, vm_commands
+from xenmem.cli.xe.api import Api
+from xenmem.cli.xe.commands import COMMANDS, Call, Command
+from xenmem.cli.xe.connection import connected, resolve_settings
+from xenmem.cli.xe.errors import XeFailure, usage_failure
+from xenmem.cli.xe.invocation import Invocation, UsageError, parse_invocation, read_defaults_file
+from xenmem.cli.xe.output import format_error
+from xenmem.cli.xe.progress import Progress
+
+__all__ = ["main", "run"]
+
+# The modules whose @command decorators fill COMMANDS.
+_COMMAND_MODULES = (memory_commands, record_commands, vm_commands)
+
+
+def _help(invocation: Invocation, out: TextIO) -> None:
+    """`xe help` lists the commands; `xe help COMMAND` describes one."""
+    name = next(iter(invocation.params), None) if invocation.params else None
+    wanted = invocation.params.get("command", name)
+    if wanted is None:
+        out.write("Commands:\n" + "".join(f"  {n}\n" for n in sorted(COMMANDS)))
+        return
+    found = COMMANDS.get(wanted)
+    if found is None:
+        raise usage_failure("Unknown command", wanted)
+    out.write(
+        f"command name            : {found.name}\n"
+        f"        reqd params     : {', '.join(found.required)}\n"
+        f"        optional params : {', '.join(found.optional)}\n"
+        f"        description     : {found.description}\n"
+    )
+
+
+def _invocation(argv: Sequence[str]) -> Invocation:
+    try:
+        return parse_invocation(
+            argv,
+            extra_args=os.environ.get("XE_EXTRA_ARGS", ""),
+            defaults=read_defaults_file(Path.home() / ".xe"),
+        )
+    except UsageError as error:
+        raise XeFailure(str(error)) from None
+
+
+def _command(invocation: Invocation) -> Command:
+    found = COMMANDS.get(invocation.command)
+    if found is None:
+        raise usage_failure("Unknown command", invocation.command)
+    for key in found.required:
+        if key not in invocation.params:
+            raise usage_failure("Required parameter not found", key)
+    return found
+
+
+def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    """Run one xe command line; the exit status."""
+    invocation = _invocation(argv)
+    if invocation.command == "help":
+        _help(invocation, out)
+        return 0
+    found = _command(invocation)
+    with connected(resolve_settings(invocation.connection)) as session:
+        api = Api(session, progress=Progress(err))
+        try:
+            found.run(Call(api=api, invocation=invocation, command=found, out=out))
+        except XenAPI.Failure as failure:
+            code, *params = [str(d) for d in failure.details] or ["INTERNAL_ERROR"]
+            err.write(format_error(code, [api.describe_ref(p) for p in params]))
+            return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
+    except XeFailure as failure:
+        print(failure, file=sys.stderr)
+    except XenAPI.Failure as failure:
+        # Raised before a session existed to name its references (the login itself).
+        code, *params = [str(d) for d in failure.details] or ["INTERNAL_ERROR"]
+        sys.stderr.write(format_error(code, params))
+    except (xmlrpc.client.ProtocolError, xmlrpc.client.Fault, http.client.HTTPException):
+        print("Server internal error.", file=sys.stderr)
+    except OSError:
+        print("Lost connection to the server.", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
