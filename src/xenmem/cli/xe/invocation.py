@@ -97,6 +97,9 @@ def parse_invocation(
     words, pairs = _tokens_to_pairs(argv)
     if not words:
         raise UsageError("No command given. For usage run: 'xe help'")
+    if words[0] == "help" and len(words) == 2:
+        # `xe help COMMAND` is the one command line with a second bare word.
+        pairs.append(("command", words.pop()))
     if len(words) > 1:
         raise UsageError(f"Unexpected argument '{words[1]}': parameters take the form key=value")
     connection = {k: v for k, v in (defaults or {}).items() if k in CONNECTION_KEYS}

@@ -33,8 +33,7 @@ _COMMAND_MODULES = (memory_commands, record_commands, vm_commands)
 
 def _help(invocation: Invocation, out: TextIO) -> None:
     """`xe help` lists the commands; `xe help COMMAND` describes one."""
-    name = next(iter(invocation.params), None) if invocation.params else None
-    wanted = invocation.params.get("command", name)
+    wanted = invocation.params.get("command")
     if wanted is None:
         out.write("Commands:\n" + "".join(f"  {n}\n" for n in sorted(COMMANDS)))
         return
