@@ -31,7 +31,13 @@ class Xe:
         environment = {k: v for k, v in os.environ.items() if k != "XE_EXTRA_ARGS"}
         environment.update(HOME=str(self.home), **env)
         return subprocess.run(
-            [XE, *args], capture_output=True, text=True, input=stdin, env=environment, timeout=120
+            [XE, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            env=environment,
+            timeout=120,
         )
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -63,7 +63,9 @@ def test_qualifiers_follow_the_setters_the_api_has(
 ) -> None:
     dom0 = next(iter(api.xenapi.VM.get_all_records().values()))
     lines = xe.ok("vm-param-list", f"uuid={dom0['uuid']}").splitlines()
-    qualifier = {line.split(" (")[0].strip(): line.split("(")[1][:3].strip() for line in lines if line}
+    qualifier = {
+        line.split(" (")[0].strip(): line.split("(")[1][:3].strip() for line in lines if line
+    }
     assert qualifier["name-label"] == "RW"
     assert qualifier["uuid"] == "RO"
     assert qualifier["other-config"] == "MRW"

@@ -9,8 +9,9 @@ line is the user name and whose second line is the password.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any
 import XenAPI
 
 from xenmem.cli.xe.errors import USAGE_HINT, XeFailure
+from xenmem.cli.xe.invocation import Invocation, UsageError, parse_invocation, read_defaults_file
 
-__all__ = ["Settings", "connected", "resolve_settings"]
+__all__ = ["Settings", "connected", "invocation_from_environment", "resolve_settings"]
 
 _LOCAL_SERVERS = frozenset({"127.0.0.1", "localhost", "::1"})
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -39,6 +41,18 @@ class Settings:
         port = self.port if self.port is not None else (443 if self.ssl else 80)
         host = f"[{self.server}]" if ":" in self.server else self.server
         return f"{'https' if self.ssl else 'http'}://{host}:{port}/"
+
+
+def invocation_from_environment(argv: Sequence[str]) -> Invocation:
+    """`argv` over `XE_EXTRA_ARGS` over `~/.xe`, as xe reads them."""
+    try:
+        return parse_invocation(
+            argv,
+            extra_args=os.environ.get("XE_EXTRA_ARGS", ""),
+            defaults=read_defaults_file(Path.home() / ".xe"),
+        )
+    except UsageError as error:
+        raise XeFailure(str(error)) from None
 
 
 def _port(text: str) -> int:

@@ -7,11 +7,9 @@ API error as `Error code:` and `Error parameters:` lines), never as a traceback.
 from __future__ import annotations
 
 import http.client
-import os
 import sys
 import xmlrpc.client
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 import XenAPI
@@ -19,9 +17,9 @@ import XenAPI
 from xenmem.cli.xe import memory_commands, record_commands, vm_commands
 from xenmem.cli.xe.api import Api
 from xenmem.cli.xe.commands import COMMANDS, Call, Command
-from xenmem.cli.xe.connection import connected, resolve_settings
+from xenmem.cli.xe.connection import connected, invocation_from_environment, resolve_settings
 from xenmem.cli.xe.errors import XeFailure, usage_failure
-from xenmem.cli.xe.invocation import Invocation, UsageError, parse_invocation, read_defaults_file
+from xenmem.cli.xe.invocation import Invocation
 from xenmem.cli.xe.output import format_error
 from xenmem.cli.xe.progress import Progress
 
@@ -48,17 +46,6 @@ def _help(invocation: Invocation, out: TextIO) -> None:
     )
 
 
-def _invocation(argv: Sequence[str]) -> Invocation:
-    try:
-        return parse_invocation(
-            argv,
-            extra_args=os.environ.get("XE_EXTRA_ARGS", ""),
-            defaults=read_defaults_file(Path.home() / ".xe"),
-        )
-    except UsageError as error:
-        raise XeFailure(str(error)) from None
-
-
 def _command(invocation: Invocation) -> Command:
     found = COMMANDS.get(invocation.command)
     if found is None:
@@ -71,7 +58,7 @@ def _command(invocation: Invocation) -> Command:
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     """Run one xe command line; the exit status."""
-    invocation = _invocation(argv)
+    invocation = invocation_from_environment(argv)
     if invocation.command == "help":
         _help(invocation, out)
         return 0
@@ -98,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(format_error(code, params))
     except (xmlrpc.client.ProtocolError, xmlrpc.client.Fault, http.client.HTTPException):
         print("Server internal error.", file=sys.stderr)
+    except BrokenPipeError:
+        pass  # the reader of our output went away (`xe vm-list | head`)
     except OSError:
         print("Lost connection to the server.", file=sys.stderr)
     except KeyboardInterrupt:
