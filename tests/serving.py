@@ -57,8 +57,17 @@ class RunningServer:
         return int(self.url.rstrip("/").rsplit(":", 1)[1])
 
 
+# Simulated seconds per real second for test servers: a host's boot-time sampling (9 s)
+# and a guest's balloon driver start (20 s) take a fraction of a real second.
+TEST_TIME_SCALE = 100.0
+
+
 def start_server(
-    state_dir: Path, *args: str, password: str | None = ROOT_PASSWORD, port: int = 0
+    state_dir: Path,
+    *args: str,
+    password: str | None = ROOT_PASSWORD,
+    port: int = 0,
+    time_scale: float = TEST_TIME_SCALE,
 ) -> RunningServer:
     env = {k: v for k, v in os.environ.items() if k != "XENMEM_ROOT_PASSWORD"}
     if password is not None:
@@ -73,6 +82,8 @@ def start_server(
             str(port),
             "--state",
             str(state_dir),
+            "--time-scale",
+            str(time_scale),
             *args,
         ],
         stdout=subprocess.PIPE,

@@ -13,7 +13,10 @@ __all__ = [
     "BALLOONING_TIMEOUT_BEFORE_MIGRATION",
     "EVENT_FROM_TOKEN_PARSE_FAILURE",
     "HANDLE_INVALID",
+    "HOST_DISABLED",
     "HOST_NOT_ENOUGH_FREE_MEMORY",
+    "HOST_NOT_ENOUGH_PCPUS",
+    "HOST_NOT_LIVE",
     "INTERNAL_ERROR",
     "INVALID_VALUE",
     "MAP_DUPLICATE_KEY",
@@ -40,6 +43,7 @@ __all__ = [
     "VM_IS_SNAPSHOT",
     "VM_IS_TEMPLATE",
     "VM_IS_USING_NESTED_VIRT",
+    "VM_MEMORY_TARGET_WAIT_TIMEOUT",
     "ErrorDef",
     "XenAPIError",
     "all_error_defs",
@@ -154,3 +158,9 @@ EVENT_FROM_TOKEN_PARSE_FAILURE = ErrorDef("EVENT_FROM_TOKEN_PARSE_FAILURE", ("to
 TASK_CANCELLED = ErrorDef("TASK_CANCELLED", ("task",))
 # Not a datamodel error: the text xapi sends for `Async.` on a message without async mode.
 NO_ASYNC_MODE = ErrorDef("Fault", ("reason",))
+
+# Admission, lifecycle and live memory (xapi-memory.md §4.4, §6, §7).
+HOST_NOT_LIVE = ErrorDef("HOST_NOT_LIVE")
+HOST_DISABLED = ErrorDef("HOST_DISABLED", ("host",))
+HOST_NOT_ENOUGH_PCPUS = ErrorDef("HOST_NOT_ENOUGH_PCPUS", ("vcpus", "pcpus"))
+VM_MEMORY_TARGET_WAIT_TIMEOUT = ErrorDef("VM_MEMORY_TARGET_WAIT_TIMEOUT", ("task",))

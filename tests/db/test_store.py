@@ -186,3 +186,26 @@ def test_sums_follow_every_change_and_survive_a_restart(tmp_path: Path) -> None:
         tx.delete("VM", a)
     assert store.total("labels", h1) == 0
     assert make_store(tmp_path).total("labels", h2) == 2
+
+
+def test_writing_the_same_values_is_no_change_but_touch_is() -> None:
+    store = make_store()
+    with store.transaction() as tx:
+        vm = tx.create("VM", {"name_label": "a"})
+    generation = store.generation
+    with store.transaction() as tx:
+        tx.update("VM", vm, {"name_label": "a"})
+    assert store.generation == generation
+    with store.transaction() as tx:
+        tx.touch("VM", vm)
+    assert store.generation == generation + 1
+    assert [c.operation for c in store.changes_since(generation)] == ["mod"]
+
+
+def test_a_ref_may_be_given_once() -> None:
+    store = make_store()
+    with store.transaction() as tx:
+        tx.create("VM", {}, ref="OpaqueRef:mine")
+    assert store.get("VM", "OpaqueRef:mine") is not None
+    with pytest.raises(KeyError, match="exists already"), store.transaction() as tx:
+        tx.create("VM", {}, ref="OpaqueRef:mine")

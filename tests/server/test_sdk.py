@@ -10,6 +10,7 @@ import pytest
 import XenAPI
 
 from tests.serving import ROOT_PASSWORD, RunningServer
+from xenmem.toolstack.pool import xen_memory_default
 from xenmem.xenapi.model import MODEL
 
 GIB = 2**30
@@ -59,8 +60,9 @@ def test_default_pool_hosts_dom0_and_memory(api: XenAPI.Session) -> None:
     for host, record in api.xenapi.host.get_all_records().items():
         metrics = api.xenapi.host_metrics.get_record(record["metrics"])
         assert metrics["memory_total"] == str(64 * GIB)
-        # (total - boot_free) + 72 MiB with boot_free = total - 987 MiB (Xen + crash kernel).
-        assert record["memory_overhead"] == str((987 + 72) * 2**20)
+        # (total - boot_free) + 72 MiB, where only Xen and the crash kernel are not free
+        # at boot (dom0 counts as free, §5).
+        assert record["memory_overhead"] == str(xen_memory_default(64 * GIB) + 73728 * 1024)
         assert api.xenapi.host.compute_memory_overhead(host) == record["memory_overhead"]
         dom0 = record["control_domain"]
         assert record["resident_VMs"] == [dom0]

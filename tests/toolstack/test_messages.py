@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,15 @@ from xenmem.errors import XenAPIError
 from xenmem.toolstack import MESSAGES, Context
 from xenmem.toolstack.pool import (
     DEFAULT_POOL,
-    HostSpec,
     PoolFileError,
+    PoolHost,
     PoolSpec,
-    boot_pool,
     dom0_memory_default,
     load_pool_file,
     xen_memory_default,
 )
+from xenmem.toolstack.runtime import start_pool
+from xenmem.xen import VirtualClock
 from xenmem.xenapi.model import RELATIONS, SUMS, decode_record, schemas
 
 MIB = 2**20
@@ -127,16 +129,17 @@ def test_free_memory_never_negative() -> None:
     assert MESSAGES["host.compute_free_memory"](ctx, host) == 0
 
 
-def test_boot_pool_hosts_and_dom0() -> None:
+def test_boot_records_the_simulated_host() -> None:
     store = _store()
     spec = PoolSpec(
         name="p",
         dmc=True,
         hosts=(
-            HostSpec(name="h", memory=32 * GIB, cpus=8, dom0_memory=2 * GIB, xen_memory=512 * MIB),
+            PoolHost(name="h", memory=32 * GIB, cpus=8, dom0_memory=2 * GIB, xen_memory=512 * MIB),
         ),
     )
-    master = boot_pool(store, spec)
+    runtime = asyncio.run(start_pool(store, spec, VirtualClock()))
+    master = runtime.coordinator
     host = store.get("host", master)
     assert host is not None
     # §5 example: total 32 GiB, boot_free 32256 MiB -> 584 MiB.
@@ -148,18 +151,24 @@ def test_boot_pool_hosts_and_dom0() -> None:
         for k in ("static_min", "dynamic_min", "target", "dynamic_max", "static_max")
     } == {2 * GIB}
     assert host["resident_VMs"] == [host["control_domain"]]
-    ctx = Context(store=store)
+    ctx = Context(store=store, runtime=runtime)
     free = MESSAGES["host.compute_free_memory"](ctx, master)
-    assert free == 32 * GIB - 612_368_384 - 2 * GIB - dom0["memory_overhead"]  # type: ignore[operator]
-    assert boot_pool(store, DEFAULT_POOL) == master  # later starts keep the stored pool
+    overhead = dom0["memory_overhead"]
+    assert isinstance(overhead, int)
+    assert free == 32 * GIB - 612_368_384 - 2 * GIB - overhead
+    # Later starts keep the stored pool, and boot the same hardware again.
+    again = asyncio.run(start_pool(store, DEFAULT_POOL, VirtualClock()))
+    assert again.coordinator == master
     assert store.count("host") == 1
+    assert store.get("host", master) == host
 
 
 def test_installer_defaults() -> None:
     assert dom0_memory_default(16 * GIB) == 1856 * MIB
     assert dom0_memory_default(64 * GIB) == 4304 * MIB
     assert dom0_memory_default(256 * GIB) == 8 * GIB
-    assert xen_memory_default(64 * GIB) == 987 * MIB
+    # 32 MiB + 10.7 per mille of RAM (an estimate) + a 256 MiB crash kernel.
+    assert xen_memory_default(64 * GIB) == (32 * 1024 + 718064 + 256 * 1024) * 1024
 
 
 @pytest.mark.parametrize(
@@ -190,7 +199,7 @@ def test_pool_file_defaults(tmp_path: Path) -> None:
     spec = load_pool_file(path)
     assert spec.dmc is True
     assert spec.hosts == (
-        HostSpec(
+        PoolHost(
             name="a",
             memory=16 * GIB,
             cpus=1,

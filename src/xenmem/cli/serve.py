@@ -92,7 +92,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 async def _serve(config: ServerConfig, listener: socket.socket) -> None:
-    server = open_server(config)
+    print("xenmem: booting the pool's hosts", flush=True)
+    server = await open_server(config)
+    server.runtime.start_background()
     host, port = listener.getsockname()[:2]
     if server.generated_root_password is not None:
         print(
@@ -114,5 +116,6 @@ async def _serve(config: ServerConfig, listener: socket.socket) -> None:
     try:
         await uvicorn.Server(uv_config).serve(sockets=[listener])
     finally:
+        await server.runtime.stop()
         server.conn.close()
         sys.stdout.flush()

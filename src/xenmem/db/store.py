@@ -121,8 +121,11 @@ class Transaction:
             return self._staged.records[key]
         return self._store.get(cls, ref)
 
-    def create(self, cls: str, fields: Mapping[str, object]) -> str:
-        """Add an object: the class defaults overlaid with `fields` (a fresh uuid if none)."""
+    def create(self, cls: str, fields: Mapping[str, object], ref: str | None = None) -> str:
+        """Add an object: the class defaults overlaid with `fields` (a fresh uuid if none).
+
+        `ref` names it, for records keyed by the object they describe; else a fresh ref.
+        """
         schema = self._store.schema(cls)
         unknown = set(fields) - set(schema.defaults)
         if unknown:
@@ -130,24 +133,33 @@ class Transaction:
         record = {**schema.defaults, **fields}
         if "uuid" in record and not record["uuid"]:
             record["uuid"] = str(uuidlib.uuid4())
-        ref = new_ref()
+        ref = ref or new_ref()
+        if self.get(cls, ref) is not None:
+            raise KeyError(f"{cls} {ref} exists already")
         self._staged.records[(cls, ref)] = record
         return ref
 
     def update(self, cls: str, ref: str, changes: Mapping[str, object]) -> Record:
+        """Change some fields; writing the values a record already has is no change
+        (no new generation, no event)."""
         current = self.get(cls, ref)
         if current is None:
             raise KeyError(f"no {cls} {ref}")
         unknown = set(changes) - set(current)
         if unknown:
             raise KeyError(f"{cls} has no field {sorted(unknown)[0]}")
+        if all(current[name] == value for name, value in changes.items()):
+            return current
         record = {**current, **changes}
         self._staged.records[(cls, ref)] = record
         return record
 
     def touch(self, cls: str, ref: str) -> None:
         """Mark an object changed without changing it (event.inject)."""
-        self.update(cls, ref, {})
+        current = self.get(cls, ref)
+        if current is None:
+            raise KeyError(f"no {cls} {ref}")
+        self._staged.records[(cls, ref)] = dict(current)
 
     def delete(self, cls: str, ref: str) -> None:
         if self.get(cls, ref) is None:

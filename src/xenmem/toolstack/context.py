@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from xenmem.db import NULL_REF, Record, Store
-from xenmem.errors import HANDLE_INVALID
+from xenmem.errors import HANDLE_INVALID, INTERNAL_ERROR
+
+if TYPE_CHECKING:
+    from xenmem.toolstack.runtime import PoolRuntime
 
 __all__ = ["MESSAGES", "Context", "implements"]
 
@@ -30,11 +33,19 @@ MESSAGES: dict[str, Callable[..., object]] = {}
 
 @dataclass(frozen=True, kw_only=True)
 class Context:
-    """The store, the caller's session and, for an `Async.` call, its task."""
+    """The store, the caller's session and, for an `Async.` call, its task; and the
+    running pool, for messages that act on hosts."""
 
     store: Store
     session: str = NULL_REF
     task: str = NULL_REF
+    runtime: PoolRuntime | None = None
+
+    @property
+    def pool(self) -> PoolRuntime:
+        if self.runtime is None:
+            raise INTERNAL_ERROR("no running pool")
+        return self.runtime
 
     def record(self, cls: str, ref: str) -> Record:
         """The object's record, or HANDLE_INVALID [cls, ref] (protocol §5)."""

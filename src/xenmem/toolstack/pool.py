@@ -13,9 +13,10 @@ Pool file (TOML; sizes take xe's suffixes, xapi-memory.md §1):
     dom0_memory = "4304MiB"   # optional: the installer's rule, see dom0_memory_default
     xen_memory = "987MiB"     # optional: Xen + crash kernel, see xen_memory_default
 
-Until hosts are simulated, host_metrics.memory_total is the file's `memory` and
-host.memory_overhead = (total - boot_free) + 73728 KiB with boot_free = total - xen_memory:
-dom0 is part of the boot-time free memory (§5).
+Each host is simulated (`xenmem.xen.simulator`); the file's sizes are stored with the
+host so that every later start boots the same simulated hardware. The memory numbers of
+the records (host_metrics.memory_total, host.memory_overhead, dom0's limits) are written
+when the host boots (`toolstack.runtime`), from what the simulated Xen reports (§5).
 """
 
 from __future__ import annotations
@@ -26,25 +27,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xenmem.db import Store
-from xenmem.memory import compute_memory_overhead, host_memory_overhead, parse_size
-from xenmem.memory.units import BYTES_PER_MIB, SizeParseError
-from xenmem.toolstack.vm import memory_of
+from xenmem.memory import parse_size
+from xenmem.memory.units import BYTES_PER_MIB, SizeParseError, bytes_of_kib, kib_of_bytes_free
+from xenmem.toolstack.internal import SIMULATED_HOST
+from xenmem.xen.simulator import HostSpec, default_dom0_kib, default_xen_kib
 
 __all__ = [
     "API_VERSION",
     "DEFAULT_POOL",
-    "HostSpec",
     "PoolFileError",
+    "PoolHost",
     "PoolSpec",
     "boot_pool",
     "dom0_memory_default",
     "load_pool_file",
+    "simulated_host",
     "xen_memory_default",
 ]
 
 API_VERSION = (2, 23)  # host.API_version_major/minor of the xapi the spec describes (§5.1)
 _GIB = 1024 * BYTES_PER_MIB
-_CRASH_KERNEL = 256 * BYTES_PER_MIB
 
 
 class PoolFileError(ValueError):
@@ -52,35 +54,43 @@ class PoolFileError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HostSpec:
+class PoolHost:
+    """One [[host]] of the pool file; sizes in bytes."""
+
     name: str
     memory: int
     cpus: int
     dom0_memory: int
     xen_memory: int
 
+    @property
+    def simulated(self) -> HostSpec:
+        return HostSpec(
+            total_kib=kib_of_bytes_free(self.memory),
+            xen_kib=kib_of_bytes_free(self.xen_memory),
+            dom0_kib=kib_of_bytes_free(self.dom0_memory),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class PoolSpec:
     name: str
     dmc: bool
-    hosts: tuple[HostSpec, ...]
+    hosts: tuple[PoolHost, ...]
 
 
 def dom0_memory_default(memory: int) -> int:
-    """The installer's dom0 size: 1 GiB + 5 % of (RAM + 256 MiB), down to 16 MiB, ≤ 8 GiB."""
-    size = _GIB + (memory + 256 * BYTES_PER_MIB) * 5 // 100
-    return min(size - size % (16 * BYTES_PER_MIB), 8 * _GIB)
+    """The installer's dom0 size for a host of `memory` bytes (simulator-defaults.md)."""
+    return bytes_of_kib(default_dom0_kib(kib_of_bytes_free(memory)))
 
 
 def xen_memory_default(memory: int) -> int:
-    """Xen's own memory (an estimate: 30 MiB + 1.07 % of RAM) plus a 256 MiB crash kernel."""
-    xen = 30 * BYTES_PER_MIB + memory * 107 // 10000
-    return xen - xen % BYTES_PER_MIB + _CRASH_KERNEL
+    """Xen's own memory (an estimate) plus the crash kernel, for a host of `memory` bytes."""
+    return bytes_of_kib(default_xen_kib(kib_of_bytes_free(memory)))
 
 
-def _host(name: str, memory: int, cpus: int) -> HostSpec:
-    return HostSpec(
+def _host(name: str, memory: int, cpus: int) -> PoolHost:
+    return PoolHost(
         name=name,
         memory=memory,
         cpus=cpus,
@@ -94,7 +104,7 @@ DEFAULT_POOL = PoolSpec(
     dmc=True,
     hosts=(_host("host1", 64 * _GIB, 16), _host("host2", 64 * _GIB, 16)),
 )
-"""Two 64 GiB, 16-CPU hosts: dom0 4304 MiB each, Xen + crash kernel 987 MiB each."""
+"""Two 64 GiB, 16-CPU hosts, each with the installer's dom0 (4304 MiB) and Xen's estimated share."""
 
 
 def _size(table: dict[str, object], key: str, default: int | None = None) -> int:
@@ -107,7 +117,7 @@ def _size(table: dict[str, object], key: str, default: int | None = None) -> int
         return -1
 
 
-def _parse_host(table: dict[str, object]) -> HostSpec:
+def _parse_host(table: dict[str, object]) -> PoolHost:
     name = table.get("name")
     cpus = table.get("cpus", 1)
     memory = _size(table, "memory")
@@ -119,7 +129,7 @@ def _parse_host(table: dict[str, object]) -> HostSpec:
     xen = _size(table, "xen_memory", xen_memory_default(memory))
     if dom0 < 0 or xen < 0 or dom0 + xen >= memory:
         raise PoolFileError(f"host {name}: dom0_memory + xen_memory must fit in memory")
-    return HostSpec(name=name, memory=memory, cpus=cpus, dom0_memory=dom0, xen_memory=xen)
+    return PoolHost(name=name, memory=memory, cpus=cpus, dom0_memory=dom0, xen_memory=xen)
 
 
 def load_pool_file(path: Path) -> PoolSpec:
@@ -140,19 +150,10 @@ def load_pool_file(path: Path) -> PoolSpec:
     return PoolSpec(name=name, dmc=dmc, hosts=specs)
 
 
-def _boot_host(store: Store, spec: HostSpec, now: datetime) -> str:
-    boot_free = spec.memory - spec.xen_memory
-    dom0_size = spec.dom0_memory
+def _boot_host(store: Store, spec: PoolHost, now: datetime) -> str:
+    """The host's records; their memory numbers are filled in when the host boots."""
     with store.transaction() as tx:
-        metrics = tx.create(
-            "host_metrics",
-            {
-                "memory_total": spec.memory,
-                "memory_free": boot_free - dom0_size,
-                "live": True,
-                "last_updated": now,
-            },
-        )
+        metrics = tx.create("host_metrics", {"live": True, "last_updated": now})
         host = tx.create(
             "host",
             {
@@ -160,7 +161,6 @@ def _boot_host(store: Store, spec: HostSpec, now: datetime) -> str:
                 "hostname": spec.name,
                 "address": "127.0.0.1",
                 "metrics": metrics,
-                "memory_overhead": host_memory_overhead(spec.memory, boot_free),
                 "API_version_major": API_VERSION[0],
                 "API_version_minor": API_VERSION[1],
                 "API_version_vendor": "XenSource",
@@ -171,14 +171,19 @@ def _boot_host(store: Store, spec: HostSpec, now: datetime) -> str:
                 "cpu_info": {"cpu_count": str(spec.cpus)},
             },
         )
+        tx.create(
+            SIMULATED_HOST,
+            {
+                "memory": spec.memory,
+                "cpus": spec.cpus,
+                "dom0_memory": spec.dom0_memory,
+                "xen_memory": spec.xen_memory,
+            },
+            ref=host,
+        )
         vm_metrics = tx.create(
             "VM_metrics",
-            {
-                "memory_actual": dom0_size,
-                "VCPUs_number": spec.cpus,
-                "current_domain_type": "pv",
-                "start_time": now,
-            },
+            {"VCPUs_number": spec.cpus, "current_domain_type": "pv", "start_time": now},
         )
         dom0 = tx.create(
             "VM",
@@ -192,18 +197,25 @@ def _boot_host(store: Store, spec: HostSpec, now: datetime) -> str:
                 "metrics": vm_metrics,
                 "VCPUs_max": spec.cpus,
                 "VCPUs_at_startup": spec.cpus,
-                # Fixed_size policy: all five memory fields are dom0's size (§5).
-                **{
-                    f"memory_{k}": dom0_size
-                    for k in ("static_min", "dynamic_min", "target", "dynamic_max", "static_max")
-                },
             },
         )
-        created = tx.get("VM", dom0)
-        assert created is not None
-        tx.update("VM", dom0, {"memory_overhead": compute_memory_overhead(memory_of(created))})
         tx.update("host", host, {"control_domain": dom0})
     return host
+
+
+def simulated_host(store: Store, host: str) -> tuple[PoolHost, HostSpec]:
+    """The hardware a host record stands for, as the pool file declared it."""
+    stored = store.get(SIMULATED_HOST, host)
+    record = store.get("host", host)
+    assert stored is not None and record is not None
+    spec = PoolHost(
+        name=str(record["name_label"]),
+        memory=int(str(stored["memory"])),
+        cpus=int(str(stored["cpus"])),
+        dom0_memory=int(str(stored["dom0_memory"])),
+        xen_memory=int(str(stored["xen_memory"])),
+    )
+    return spec, spec.simulated
 
 
 def boot_pool(store: Store, spec: PoolSpec, now: datetime | None = None) -> str:

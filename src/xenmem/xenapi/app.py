@@ -12,7 +12,9 @@ from xenmem import toolstack
 from xenmem.db import Store
 from xenmem.db.sqlite import connect, set_setting
 from xenmem.db.users import find_user, set_user, verify_password
-from xenmem.toolstack.pool import PoolSpec, boot_pool
+from xenmem.toolstack.pool import PoolSpec
+from xenmem.toolstack.runtime import PoolRuntime, start_pool
+from xenmem.xen import RealClock
 from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
 from xenmem.xenapi.events import Events
@@ -44,8 +46,12 @@ class XenAPIServer:
     tasks: Tasks
     events: Events
     bodies: Mapping[str, Body]
-    master: str
+    runtime: PoolRuntime
     generated_root_password: str | None
+
+    @property
+    def master(self) -> str:
+        return self.runtime.coordinator
 
 
 def message_bodies(sessions: Sessions, events: Events, tasks: Tasks) -> dict[str, Body]:
@@ -98,18 +104,25 @@ def ensure_root(conn: sqlite3.Connection, password: str | None) -> str | None:
     return generated
 
 
-def open_server(config: ServerConfig) -> XenAPIServer:
-    """Open (or create) the state and assemble the server; call inside the event loop."""
+async def open_server(config: ServerConfig) -> XenAPIServer:
+    """Open (or create) the state, boot the pool's hosts and assemble the server.
+
+    Background work (squeezed's rebalancing, the monitor) starts with
+    `server.runtime.start_background()`.
+    """
     conn = connect(config.state_dir)
     store = Store(schemas(), relations=RELATIONS, sums=SUMS, conn=conn)
-    master = boot_pool(store, config.pool)
+    runtime = await start_pool(store, config.pool, RealClock(config.time_scale))
+    master = runtime.coordinator
     set_setting(conn, "time_scale", repr(config.time_scale))
     generated = ensure_root(conn, config.root_password)
     sessions = Sessions(store, conn, master)
     tasks = Tasks(store, master)
     events = Events(store, event_classes(), sessions.is_valid)
     bodies = message_bodies(sessions, events, tasks)
-    dispatcher = Dispatcher(model=MODEL, store=store, sessions=sessions, tasks=tasks, bodies=bodies)
+    dispatcher = Dispatcher(
+        model=MODEL, store=store, sessions=sessions, tasks=tasks, bodies=bodies, runtime=runtime
+    )
     return XenAPIServer(
         store=store,
         conn=conn,
@@ -118,6 +131,6 @@ def open_server(config: ServerConfig) -> XenAPIServer:
         tasks=tasks,
         events=events,
         bodies=bodies,
-        master=master,
+        runtime=runtime,
         generated_root_password=generated,
     )

@@ -23,6 +23,7 @@ from xenmem.errors import (
     XenAPIError,
 )
 from xenmem.toolstack import Context
+from xenmem.toolstack.runtime import PoolRuntime
 from xenmem.xenapi.datamodel import REQUIRED, Message, Model
 from xenmem.xenapi.model import decode_arg
 from xenmem.xenapi.sessions import Sessions
@@ -67,8 +68,10 @@ class Dispatcher:
         sessions: Sessions,
         tasks: Tasks,
         bodies: Mapping[str, Body],
+        runtime: PoolRuntime | None = None,
     ) -> None:
         self._model = model
+        self._runtime = runtime
         self._store = store
         self._sessions = sessions
         self._tasks = tasks
@@ -136,7 +139,9 @@ class Dispatcher:
     async def _call(self, method: str, params: list[object]) -> object:
         message, is_async = self._resolve(method, params)
         args = self._decode(message, params)
-        ctx = Context(store=self._store, session=self._authorise(message, params))
+        ctx = Context(
+            store=self._store, session=self._authorise(message, params), runtime=self._runtime
+        )
         body = self._bodies[message.wire_name]
 
         async def run(context: Context) -> object:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from xenmem.db import Relation, Schema
 from xenmem.errors import INTERNAL_ERROR
 from xenmem.toolstack import host
+from xenmem.toolstack.internal import INTERNAL_SCHEMAS
 from xenmem.xenapi.datamodel import REQUIRED, Model, Qualifier
 from xenmem.xenapi.datamodel_host import HOST, HOST_METRICS, POOL
 from xenmem.xenapi.datamodel_session import EVENT, SESSION, TASK
@@ -35,11 +36,13 @@ SUMS = host.SUMS
 
 
 def schemas() -> list[Schema]:
-    return [
+    """The datamodel's database classes and the toolstack's own records."""
+    served = [
         Schema(name=cd.name, defaults=cd.defaults(), persist=cd.persist, events=cd.events)
         for cd in MODEL.classes
         if cd.database
     ]
+    return served + list(INTERNAL_SCHEMAS)
 
 
 def event_classes() -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from xenmem.db import Store
@@ -39,7 +40,7 @@ class Tasks:
                     "allowed_operations": ["cancel"],
                 },
             )
-        context = Context(store=ctx.store, session=ctx.session, task=task)
+        context = replace(ctx, task=task)
         self._running[task] = asyncio.get_running_loop().create_task(self._run(task, run, context))
         return task
 
