@@ -47,7 +47,8 @@ class Ledger:
 def parse_ledger(untrusted: Mapping[str, object]) -> Ledger:
     """A ledger from the wire map (int64 values may come as decimal strings)."""
     values = {key: int(str(value)) for key, value in untrusted.items()}
-    vm_refs = sorted({key.split(":")[1] for key in values if key.startswith("vm:")})
+    # Refs hold colons themselves (`OpaqueRef:…`): the ref is all between the ends.
+    vm_refs = sorted({key[3:].rsplit(":", 1)[0] for key in values if key.startswith("vm:")})
     vms = tuple(
         VmShare(
             ref=ref,
