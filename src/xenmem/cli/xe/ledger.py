@@ -48,7 +48,7 @@ def parse_ledger(untrusted: Mapping[str, object]) -> Ledger:
     """A ledger from the wire map (int64 values may come as decimal strings)."""
     values = {key: int(str(value)) for key, value in untrusted.items()}
     # Refs hold colons themselves (`OpaqueRef:…`): the ref is all between the ends.
-    vm_refs = sorted({key[3:].rsplit(":", 1)[0] for key in values if key.startswith("vm:")})
+    vm_refs = dict.fromkeys(key[3:].rsplit(":", 1)[0] for key in values if key.startswith("vm:"))
     vms = tuple(
         VmShare(
             ref=ref,
