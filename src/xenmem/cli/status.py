@@ -11,16 +11,14 @@ import json
 import sys
 from typing import Any
 
-import XenAPI
 from rich.console import Console
 from rich.table import Table
 
 from xenmem.cli.pool_summary import gather
 from xenmem.cli.xe.api import Api
 from xenmem.cli.xe.connection import connected, invocation_from_environment, resolve_settings
-from xenmem.cli.xe.errors import XeFailure
-from xenmem.cli.xe.output import format_error
 from xenmem.cli.xe.progress import Progress
+from xenmem.cli.xe.reporting import reported
 from xenmem.memory.units import BYTES_PER_MIB
 
 __all__ = ["register"]
@@ -131,17 +129,13 @@ def _connection_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        invocation = invocation_from_environment(_connection_argv(args))
-        with connected(resolve_settings(invocation.connection)) as session:
-            summary = gather(Api(session, progress=Progress()))
-    except XeFailure as failure:
-        print(failure, file=sys.stderr)
-        return 1
-    except XenAPI.Failure as failure:
-        code, *params = [str(d) for d in failure.details]
-        sys.stderr.write(format_error(code, params))
-        return 1
+    return reported(lambda: _status(args))
+
+
+def _status(args: argparse.Namespace) -> int:
+    invocation = invocation_from_environment(_connection_argv(args))
+    with connected(resolve_settings(invocation.connection)) as session:
+        summary = gather(Api(session, progress=Progress()))
     if args.json:
         json.dump(summary, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

@@ -20,12 +20,17 @@ from typing import Any
 import XenAPI
 
 from xenmem.cli.xe.errors import USAGE_HINT, XeFailure
-from xenmem.cli.xe.invocation import Invocation, UsageError, parse_invocation, read_defaults_file
+from xenmem.cli.xe.invocation import (
+    Invocation,
+    UsageError,
+    is_true,
+    parse_invocation,
+    read_defaults_file,
+)
 
 __all__ = ["Settings", "connected", "invocation_from_environment", "resolve_settings"]
 
 _LOCAL_SERVERS = frozenset({"127.0.0.1", "localhost", "::1"})
-_TRUE = frozenset({"true", "yes", "on", "1"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +90,7 @@ def resolve_settings(connection: Mapping[str, str]) -> Settings:
     password = connection.get("password", Settings.password)
     if "passwordfile" in connection:
         username, password = _password_file(connection["passwordfile"])
-    nossl = connection.get("nossl", "false").lower() in _TRUE
+    nossl = is_true(connection.get("nossl", "false"))
     return Settings(
         server=server,
         port=_port(connection["port"]) if "port" in connection else None,

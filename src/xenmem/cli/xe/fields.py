@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xenmem.cli.xe.errors import XeFailure
+from xenmem.cli.xe.invocation import is_true
+from xenmem.cli.xe.output import format_map, format_set
 from xenmem.memory.units import SizeParseError, parse_size
 from xenmem.xenapi.datamodel import Field
 from xenmem.xenapi.model import MODEL
@@ -93,10 +95,10 @@ def render(t: ApiType, value: Any, show_ref: RefShower) -> str:
         case Enum():
             return str(value).lower()
         case Set(item=item):
-            return "; ".join(render(item, v, show_ref) for v in value)
+            return format_set([render(item, v, show_ref) for v in value])
         case Map(key=key, value=item):
-            return "; ".join(
-                f"{render(key, k, show_ref)}: {render(item, v, show_ref)}" for k, v in value.items()
+            return format_map(
+                {render(key, k, show_ref): render(item, v, show_ref) for k, v in value.items()}
             )
         case _:
             return str(value)
@@ -140,6 +142,6 @@ def parse_value(f: XeField, text: str) -> object:
         case Prim() if f.type == FLOAT:
             return parse_float(f.name, text)
         case Prim() if f.type == BOOL:
-            return text.lower() in ("true", "yes", "on", "1")
+            return is_true(text)
         case _:
             return text

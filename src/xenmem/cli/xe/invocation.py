@@ -17,6 +17,7 @@ __all__ = [
     "CONNECTION_KEYS",
     "Invocation",
     "UsageError",
+    "is_true",
     "parse_invocation",
     "read_defaults_file",
 ]
@@ -44,7 +45,12 @@ class Invocation:
     connection: Mapping[str, str] = field(default_factory=dict)
 
     def flag(self, name: str) -> bool:
-        return self.params.get(name, "false").lower() in ("true", "yes", "on", "1")
+        return is_true(self.params.get(name, "false"))
+
+
+def is_true(text: str) -> bool:
+    """xe's reading of a boolean parameter (`--flag` arrives as `true`)."""
+    return text.lower() in ("true", "yes", "on", "1")
 
 
 def read_defaults_file(path: Path) -> dict[str, str]:

@@ -6,9 +6,7 @@ API error as `Error code:` and `Error parameters:` lines), never as a traceback.
 
 from __future__ import annotations
 
-import http.client
 import sys
-import xmlrpc.client
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -18,10 +16,11 @@ from xenmem.cli.xe import memory_commands, record_commands, vm_commands
 from xenmem.cli.xe.api import Api
 from xenmem.cli.xe.commands import COMMANDS, Call, Command
 from xenmem.cli.xe.connection import connected, invocation_from_environment, resolve_settings
-from xenmem.cli.xe.errors import XeFailure, usage_failure
+from xenmem.cli.xe.errors import usage_failure
 from xenmem.cli.xe.invocation import Invocation
-from xenmem.cli.xe.output import format_error
+from xenmem.cli.xe.output import format_failure
 from xenmem.cli.xe.progress import Progress
+from xenmem.cli.xe.reporting import reported
 
 __all__ = ["main", "run"]
 
@@ -68,30 +67,13 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         try:
             found.run(Call(api=api, invocation=invocation, command=found, out=out))
         except XenAPI.Failure as failure:
-            code, *params = [str(d) for d in failure.details] or ["INTERNAL_ERROR"]
-            err.write(format_error(code, [api.describe_ref(p) for p in params]))
+            err.write(format_failure(failure.details, api.describe_ref))
             return 1
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
-    except XeFailure as failure:
-        print(failure, file=sys.stderr)
-    except XenAPI.Failure as failure:
-        # Raised before a session existed to name its references (the login itself).
-        code, *params = [str(d) for d in failure.details] or ["INTERNAL_ERROR"]
-        sys.stderr.write(format_error(code, params))
-    except (xmlrpc.client.ProtocolError, xmlrpc.client.Fault, http.client.HTTPException):
-        print("Server internal error.", file=sys.stderr)
-    except BrokenPipeError:
-        pass  # the reader of our output went away (`xe vm-list | head`)
-    except OSError:
-        print("Lost connection to the server.", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
-    return 1
+    return reported(lambda: run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr))
 
 
 if __name__ == "__main__":
