@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from pathlib import Path
 
 import pytest
@@ -74,11 +75,13 @@ def test_vm_destroy_removes_its_metrics() -> None:
     ctx = Context(store=_store())
     vm = _vm(ctx)
     metrics = str(ctx.record("VM", vm)["metrics"])
-    MESSAGES["VM.destroy"](ctx, vm)
+    destroyed = MESSAGES["VM.destroy"](ctx, vm)
+    assert inspect.iscoroutine(destroyed)
+    asyncio.run(destroyed)
     assert ctx.store.get("VM", vm) is None
     assert ctx.store.get("VM_metrics", metrics) is None
     with pytest.raises(XenAPIError) as info:
-        MESSAGES["VM.destroy"](ctx, vm)
+        asyncio.run(MESSAGES["VM.destroy"](ctx, vm))
     assert info.value.description == ["HANDLE_INVALID", "VM", vm]
 
 

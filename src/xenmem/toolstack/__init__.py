@@ -4,7 +4,16 @@ Each message body is registered under its wire name with `@implements` (see `con
 importing this package registers them all in `MESSAGES`.
 """
 
-from xenmem.toolstack import host, vm
+from xenmem.toolstack import host, ledger, lifecycle, vm, vm_memory
 from xenmem.toolstack.context import MESSAGES, Context, implements
 
-__all__ = ["MESSAGES", "Context", "host", "implements", "vm"]
+__all__ = [
+    "MESSAGES",
+    "Context",
+    "host",
+    "implements",
+    "ledger",
+    "lifecycle",
+    "vm",
+    "vm_memory",
+]

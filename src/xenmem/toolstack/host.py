@@ -40,15 +40,20 @@ SUMS = (
 )
 
 
-def host_free_bytes(ctx: Context, host: str) -> int:
+def host_free_bytes(ctx: Context, host: str, *, ignoring_scheduled: Record | None = None) -> int:
     """Free memory of `host` from the database, as Host.compute_free_memory (§4.2).
 
     Every VM resident on the host and every VM scheduled to it costs `vm_cost`; the two
-    totals are added, so a VM in both lists counts twice, as in xapi.
+    totals are added, so a VM in both lists counts twice, as in xapi. The VM record
+    `ignoring_scheduled`, if scheduled to this host, is left out of the scheduled total
+    (admission of that very VM, §4.3).
     """
     host_record = ctx.record("host", host)
     metrics = ctx.record("host_metrics", str(host_record["metrics"]))
-    costs = (ctx.store.total(RESIDENT_COST, host), ctx.store.total(SCHEDULED_COST, host))
+    scheduled = ctx.store.total(SCHEDULED_COST, host)
+    if ignoring_scheduled is not None and ignoring_scheduled["scheduled_to_be_resident_on"] == host:
+        scheduled -= vm_cost(ignoring_scheduled)
+    costs = (ctx.store.total(RESIDENT_COST, host), scheduled)
     total = metrics["memory_total"]
     assert isinstance(total, int)
     return host_free_memory(total, _stored_overhead(host_record), costs)

@@ -182,8 +182,10 @@ class HostAgent:
         kind: BuildKind,
         *,
         exact_bytes: int | None = None,
+        paused: bool = False,
     ) -> int:
-        """Reserve, create, build and unpause the VM's domain (squeezer.md §9.1); its domid."""
+        """Reserve, create and build the VM's domain (squeezer.md §9.1), then unpause it
+        unless `paused`; its domid."""
         if vm_ref in self._domids:
             raise INTERNAL_ERROR(f"{vm_ref} already has a domain on this host")
         wanted = reservation_range(vm, kind, exact_bytes=exact_bytes)
@@ -196,7 +198,8 @@ class HostAgent:
                         "build", self._session, reservation_id, domid
                     )
                 )
-                self._build_domain(domid, vm, guest, amount_kib, booted=kind is not BuildKind.START)
+                booted = kind is not BuildKind.START
+                self._build_domain(domid, vm, guest, amount_kib, booted=booted, paused=paused)
             except BaseException:
                 self.xen.destroy_domain(domid)
                 raise
@@ -208,7 +211,7 @@ class HostAgent:
         return domid
 
     def _build_domain(
-        self, domid: int, vm: VmMemory, guest: Guest, amount_kib: int, *, booted: bool
+        self, domid: int, vm: VmMemory, guest: Guest, amount_kib: int, *, booted: bool, paused: bool
     ) -> None:
         store = self.xen.xenstore
         target_bytes = initial_target_bytes(vm, amount_kib)
@@ -228,7 +231,8 @@ class HostAgent:
         store.write(domain_path(domid, "memory/target"), str(target_kib))
         self._write_range(domid, vm.dynamic_min, vm.dynamic_max)
         self.xen.attach_guest(domid, guest, booted=booted)
-        self.xen.unpause_domain(domid)
+        if not paused:
+            self.xen.unpause_domain(domid)
 
     def _write_range(self, domid: int, minimum: int, maximum: int) -> None:
         store = self.xen.xenstore
@@ -258,6 +262,17 @@ class HostAgent:
         info = next(d for d in self.xen.domains() if d.domid == domid)
         self.destroy(vm_ref)
         return bytes_of_kib(info.tot_kib)
+
+    def resize_shadow(self, vm_ref: str, shadow_mib: int) -> int | None:
+        """Give the domain `shadow_mib` of shadow memory; None when done, else the bytes
+        that growing it needs and Xen does not have free."""
+        domid = self._domid(vm_ref)
+        current = next(d.shadow_mib for d in self.xen.domains() if d.domid == domid)
+        try:
+            self.xen.set_shadow_allocation(domid, shadow_mib)
+        except XenError:
+            return bytes_of_mib(shadow_mib - current)
+        return None
 
     async def set_dynamic_range(self, vm_ref: str, minimum: int, maximum: int) -> None:
         """Write the new range and rebalance at once, as xenopsd does (squeezer.md §9.2)."""

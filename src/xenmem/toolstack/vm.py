@@ -5,8 +5,18 @@ from __future__ import annotations
 from xenmem.db import NULL_REF, Record
 from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
 from xenmem.toolstack.context import Context, implements
+from xenmem.toolstack.guard import vm_operation
+from xenmem.toolstack.internal import SUSPEND_IMAGE
+from xenmem.toolstack.operations import VmOperation
 
-__all__ = ["constraints_of", "create", "destroy", "memory_of", "vm_compute_memory_overhead"]
+__all__ = [
+    "clone",
+    "constraints_of",
+    "create",
+    "destroy",
+    "memory_of",
+    "vm_compute_memory_overhead",
+]
 
 
 def _int(record: Record, name: str) -> int:
@@ -68,13 +78,45 @@ def create(ctx: Context, args: Record) -> str:
 
 
 @implements("VM.destroy")
-def destroy(ctx: Context, vm: str) -> None:
-    record = ctx.record("VM", vm)
-    with ctx.store.transaction() as tx:
-        metrics = record["metrics"]
-        if isinstance(metrics, str) and metrics != NULL_REF and tx.get("VM_metrics", metrics):
-            tx.delete("VM_metrics", metrics)
-        tx.delete("VM", vm)
+async def destroy(ctx: Context, vm: str) -> None:
+    """Remove a halted or suspended VM (its suspend image too) and its metrics."""
+    async with vm_operation(ctx, vm, VmOperation.DESTROY):
+        record = ctx.record("VM", vm)
+        with ctx.store.transaction() as tx:
+            metrics = str(record["metrics"])
+            if metrics != NULL_REF and tx.get("VM_metrics", metrics) is not None:
+                tx.delete("VM_metrics", metrics)
+            if tx.get(SUSPEND_IMAGE, vm) is not None:
+                tx.delete(SUSPEND_IMAGE, vm)
+            tx.delete("VM", vm)
+
+
+# What a clone does not inherit: it is a new, halted, unplaced VM of its own.
+_CLONE_RESETS: dict[str, object] = {
+    "uuid": "",
+    "power_state": "Halted",
+    "current_operations": {},
+    "allowed_operations": [],
+    "resident_on": NULL_REF,
+    "scheduled_to_be_resident_on": NULL_REF,
+    "domid": -1,
+    "is_default_template": False,
+    "is_control_domain": False,
+    "requires_reboot": False,
+    "snapshots": [],
+    "children": [],
+}
+
+
+@implements("VM.clone")
+async def clone(ctx: Context, vm: str, new_name: str) -> str:
+    """A copy of a halted VM or template, memory settings and overhead included (§2.6)."""
+    async with vm_operation(ctx, vm, VmOperation.CLONE):
+        record = ctx.record("VM", vm)
+        with ctx.store.transaction() as tx:
+            metrics = tx.create("VM_metrics", {})
+            copy = {**record, **_CLONE_RESETS, "name_label": new_name, "metrics": metrics}
+            return tx.create("VM", {**copy, "parent": vm})
 
 
 @implements("VM.compute_memory_overhead")

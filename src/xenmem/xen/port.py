@@ -124,6 +124,10 @@ class Hypervisor(Protocol):
         """Xen's hard cap on the domain's allocation; may be set below its current size."""
         ...
 
+    def set_shadow_allocation(self, domid: int, shadow_mib: int) -> None:
+        """Resize the domain's shadow memory; growing it takes free memory, else `XenError`."""
+        ...
+
 
 def domain_path(domid: int, key: str = "") -> str:
     """`/local/domain/<domid>[/<key>]` (squeezer.md §6)."""

@@ -245,6 +245,18 @@ HOST = ClassDef(
             is_async=True,
             doc="The host's memory overhead in bytes (the stored host.memory_overhead, §5).",
         ),
+        Message(
+            cls="host",
+            name="get_memory_ledger",
+            params=(Param(name="host", type=Ref("host")),),
+            result=Map(STRING, INT),
+            roles=at_least(READ_ONLY),
+            is_async=True,
+            doc="xenmem extension: where every byte of the host is, in bytes. The parts xen, "
+            "dom0, reservations, reserve, free and every vm:<ref>:ram and vm:<ref>:overhead "
+            "add up to total; vm:<ref>:dynamic_min, target, actual, memory_overhead and "
+            "reclaimable_cooperative, reclaimable_uncooperative are details.",
+        ),
     ),
     writer_roles=at_least(POOL_OPERATOR),
     doc="A physical host running Xen.",

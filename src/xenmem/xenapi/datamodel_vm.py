@@ -7,14 +7,17 @@ domain_type defaults to `unspecified` (VM.create derives it from HVM_boot_policy
 
 from __future__ import annotations
 
+from xenmem import errors
+from xenmem.errors import ErrorDef
 from xenmem.xenapi.datamodel import REQUIRED, ClassDef, Field, Message, Param, dro, rw, sro
-from xenmem.xenapi.roles import READ_ONLY, VM_ADMIN, at_least
+from xenmem.xenapi.roles import READ_ONLY, VM_ADMIN, VM_OPERATOR, VM_POWER_ADMIN, at_least
 from xenmem.xenapi.types import (
     BOOL,
     DATETIME,
     FLOAT,
     INT,
     STRING,
+    ApiType,
     Enum,
     Map,
     RecordOf,
@@ -208,6 +211,71 @@ _VM_FIELDS = (
     dro("pending_guidances_full", Set(_UPDATE_GUIDANCE)),
 )
 
+_SELF = Param(name="self", type=Ref("VM"))
+_START_FLAGS = (Param(name="start_paused", type=BOOL), Param(name="force", type=BOOL))
+_OPERATION_ERRORS = (
+    errors.OPERATION_BLOCKED,
+    errors.VM_BAD_POWER_STATE,
+    errors.OTHER_OPERATION_IN_PROGRESS,
+    errors.VM_IS_TEMPLATE,
+    errors.VM_IS_SNAPSHOT,
+    errors.OPERATION_NOT_ALLOWED,
+)
+_LIMIT_ERRORS = (
+    *_OPERATION_ERRORS,
+    errors.MEMORY_CONSTRAINT_VIOLATION_ORDER,
+    errors.MEMORY_CONSTRAINT_VIOLATION_MAXPIN,
+)
+_DYNAMIC_RANGE_ERRORS = (
+    *_LIMIT_ERRORS,
+    errors.VM_IS_USING_NESTED_VIRT,
+    errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+)
+_BOOT_ERRORS = (
+    errors.INVALID_VALUE,
+    errors.VALUE_NOT_SUPPORTED,
+    errors.MEMORY_CONSTRAINT_VIOLATION,
+    errors.HOST_NOT_LIVE,
+    errors.HOST_DISABLED,
+    errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+    errors.HOST_NOT_ENOUGH_PCPUS,
+)
+_PLACEMENT_ERRORS = (
+    *_OPERATION_ERRORS,
+    *_BOOT_ERRORS,
+    errors.MEMORY_CONSTRAINT_VIOLATION_MAXPIN,
+    errors.NO_HOSTS_AVAILABLE,
+    errors.VMS_FAILED_TO_COOPERATE,
+    errors.INTERNAL_ERROR,
+)
+
+
+def _vm_message(
+    name: str,
+    *params: Param,
+    result: ApiType | None = None,
+    roles: frozenset[str] = at_least(VM_POWER_ADMIN),
+    is_async: bool = True,
+    errors_raised: tuple[ErrorDef, ...] = _OPERATION_ERRORS,
+    doc: str,
+) -> Message:
+    """A VM message whose first parameter is the VM itself."""
+    return Message(
+        cls="VM",
+        name=name,
+        params=(_SELF, *params),
+        result=result,
+        roles=roles,
+        is_async=is_async,
+        errors=errors_raised,
+        doc=doc,
+    )
+
+
+def _value(name: str, t: ApiType = INT) -> Param:
+    return Param(name=name, type=t)
+
+
 _VM_MESSAGES = (
     Message(
         cls="VM",
@@ -218,13 +286,15 @@ _VM_MESSAGES = (
         is_async=True,
         doc="Create a VM from a record; omitted optional fields take xapi's defaults.",
     ),
-    Message(
-        cls="VM",
-        name="destroy",
-        params=(Param(name="self", type=Ref("VM")),),
+    _vm_message(
+        "destroy", roles=at_least(VM_ADMIN), doc="Destroy a halted or suspended VM and its metrics."
+    ),
+    _vm_message(
+        "clone",
+        _value("new_name", STRING),
+        result=Ref("VM"),
         roles=at_least(VM_ADMIN),
-        is_async=True,
-        doc="Destroy the VM record and its metrics.",
+        doc="Copy a halted VM or template, memory settings and overhead included.",
     ),
     Message(
         cls="VM",
@@ -234,6 +304,191 @@ _VM_MESSAGES = (
         roles=at_least(READ_ONLY),
         is_async=True,
         doc="The VM's memory overhead in bytes, computed from its current limits.",
+    ),
+    _vm_message(
+        "maximise_memory",
+        _value("total"),
+        _value("approximate", BOOL),
+        result=INT,
+        roles=at_least(READ_ONLY),
+        errors_raised=(),
+        doc="The largest static_max (bytes, whole MiB) that fits with its overheads in `total`; "
+        "`approximate` sizes for 64 vCPUs.",
+    ),
+    _vm_message(
+        "start",
+        *_START_FLAGS,
+        roles=at_least(VM_OPERATOR),
+        errors_raised=_PLACEMENT_ERRORS,
+        doc="Start a halted VM on a host chosen for it.",
+    ),
+    _vm_message(
+        "start_on",
+        Param(name="host", type=Ref("host")),
+        *_START_FLAGS,
+        errors_raised=_PLACEMENT_ERRORS,
+        doc="Start a halted VM on the given host.",
+    ),
+    _vm_message("clean_shutdown", roles=at_least(VM_OPERATOR), doc="Shut a running VM down."),
+    _vm_message(
+        "hard_shutdown",
+        roles=at_least(VM_OPERATOR),
+        doc="Stop a running, paused or suspended VM at once.",
+    ),
+    _vm_message(
+        "suspend",
+        roles=at_least(VM_OPERATOR),
+        doc="Suspend a running VM: its memory is saved and freed.",
+    ),
+    _vm_message(
+        "resume",
+        *_START_FLAGS,
+        roles=at_least(VM_OPERATOR),
+        errors_raised=_PLACEMENT_ERRORS,
+        doc="Resume a suspended VM on a host chosen for it.",
+    ),
+    _vm_message(
+        "resume_on",
+        Param(name="host", type=Ref("host")),
+        *_START_FLAGS,
+        errors_raised=_PLACEMENT_ERRORS,
+        doc="Resume a suspended VM on the given host.",
+    ),
+    _vm_message("pause", roles=at_least(VM_OPERATOR), doc="Pause a running VM."),
+    _vm_message("unpause", roles=at_least(VM_OPERATOR), doc="Unpause a paused VM."),
+    _vm_message(
+        "pool_migrate",
+        Param(name="host", type=Ref("host")),
+        Param(name="options", type=SMAP),
+        errors_raised=_PLACEMENT_ERRORS,
+        doc="Move a running VM to another host of the pool; it balloons to dynamic_min first.",
+    ),
+    _vm_message(
+        "assert_can_boot_here",
+        Param(name="host", type=Ref("host")),
+        roles=at_least(READ_ONLY),
+        errors_raised=_BOOT_ERRORS,
+        doc="Fail with the reason if the VM could not boot on the host now.",
+    ),
+    _vm_message(
+        "set_memory_dynamic_range",
+        _value("min"),
+        _value("max"),
+        errors_raised=(
+            *_LIMIT_ERRORS,
+            errors.VM_IS_USING_NESTED_VIRT,
+            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+        ),
+        doc="Set dynamic_min and dynamic_max (and the target to dynamic_min); a running VM "
+        "is rebalanced at once.",
+    ),
+    _vm_message(
+        "set_memory_dynamic_min",
+        _value("value"),
+        is_async=False,
+        errors_raised=(
+            *_LIMIT_ERRORS,
+            errors.VM_IS_USING_NESTED_VIRT,
+            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+        ),
+        doc="Set dynamic_min, keeping dynamic_max.",
+    ),
+    _vm_message(
+        "set_memory_dynamic_max",
+        _value("value"),
+        is_async=False,
+        errors_raised=(
+            *_LIMIT_ERRORS,
+            errors.VM_IS_USING_NESTED_VIRT,
+            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+        ),
+        doc="Set dynamic_max, keeping dynamic_min.",
+    ),
+    _vm_message(
+        "set_memory_static_range",
+        _value("min"),
+        _value("max"),
+        errors_raised=_LIMIT_ERRORS,
+        doc="Set static_min and static_max (boot-time limits).",
+    ),
+    _vm_message(
+        "set_memory_static_min",
+        _value("value"),
+        is_async=False,
+        errors_raised=_LIMIT_ERRORS,
+        doc="Set static_min, keeping static_max.",
+    ),
+    _vm_message(
+        "set_memory_static_max",
+        _value("value"),
+        is_async=False,
+        errors_raised=_LIMIT_ERRORS,
+        doc="Set static_max, keeping static_min.",
+    ),
+    _vm_message(
+        "set_memory_limits",
+        _value("static_min"),
+        _value("static_max"),
+        _value("dynamic_min"),
+        _value("dynamic_max"),
+        errors_raised=_LIMIT_ERRORS,
+        doc="Set all four limits; the target becomes dynamic_min.",
+    ),
+    _vm_message(
+        "set_memory",
+        _value("value"),
+        errors_raised=_LIMIT_ERRORS,
+        doc="Set static_max, dynamic_min and dynamic_max to `value`; static_min is kept.",
+    ),
+    _vm_message(
+        "set_HVM_shadow_multiplier",
+        _value("value", FLOAT),
+        is_async=False,
+        errors_raised=(*_OPERATION_ERRORS, errors.INVALID_VALUE),
+        doc="Set a halted VM's shadow multiplier (>= 1.0).",
+    ),
+    _vm_message(
+        "set_shadow_multiplier_live",
+        _value("multiplier", FLOAT),
+        errors_raised=(
+            *_OPERATION_ERRORS,
+            errors.INVALID_VALUE,
+            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+        ),
+        doc="Set a running VM's shadow multiplier; growing shadow needs free host memory.",
+    ),
+    _vm_message(
+        "set_VCPUs_max",
+        _value("value"),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(*_OPERATION_ERRORS, errors.INVALID_VALUE, errors.VALUE_NOT_SUPPORTED),
+        doc="Set a halted VM's maximum vCPU count; its memory overhead follows.",
+    ),
+    _vm_message(
+        "set_memory_target_live",
+        _value("target"),
+        errors_raised=(*_OPERATION_ERRORS, errors.MEMORY_CONSTRAINT_VIOLATION_ORDER),
+        doc="Hold a running VM's balloon target at `target` (within its dynamic range) until "
+        "the range changes or the VM stops.",
+    ),
+    _vm_message(
+        "wait_memory_target_live",
+        roles=at_least(READ_ONLY),
+        errors_raised=(
+            *_OPERATION_ERRORS,
+            errors.VM_MEMORY_TARGET_WAIT_TIMEOUT,
+            errors.TASK_CANCELLED,
+        ),
+        doc="Wait (up to 256 s) until a running VM is within 1 MiB of its balloon target.",
+    ),
+    _vm_message(
+        "get_cooperative",
+        result=BOOL,
+        roles=at_least(READ_ONLY),
+        errors_raised=(),
+        doc="Whether the guest is co-operating: running, with a balloon driver that has "
+        "reached its target and is not flagged uncooperative.",
     ),
 )
 

@@ -169,6 +169,21 @@ class SimulatedHost:
             raise XenError(f"negative maxmem {max_kib} for domain {domid}")
         self._domain(domid).max_kib = max_kib
 
+    def set_shadow_allocation(self, domid: int, shadow_mib: int) -> None:
+        domain = self._domain(domid)
+        if shadow_mib < 0:
+            raise XenError(f"negative shadow allocation {shadow_mib} for domain {domid}")
+        self.catch_up()
+        grow_kib = kib_of_mib(shadow_mib - domain.shadow_mib)
+        # A refused request is the toolstack's error to report, not a guest's fault.
+        if grow_kib > self._free_kib + self._scrub_kib:
+            raise XenError(f"cannot grow domain {domid}'s shadow: {grow_kib} KiB wanted")
+        if grow_kib > 0:
+            self._allocate(grow_kib, domid=domid)
+        else:
+            self._scrub_kib -= grow_kib
+        domain.shadow_mib = shadow_mib
+
     # -- simulator-only controls ----------------------------------------------------------
 
     def attach_guest(self, domid: int, guest: Guest, *, booted: bool = False) -> None:
