@@ -22,14 +22,14 @@ from xenmem.toolstack.pool import (
 )
 from xenmem.toolstack.runtime import start_pool
 from xenmem.xen import VirtualClock
-from xenmem.xenapi.model import RELATIONS, SUMS, decode_record, schemas
+from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
 
 MIB = 2**20
 GIB = 2**30
 
 
 def _store() -> Store:
-    return Store(schemas(), relations=RELATIONS, sums=SUMS)
+    return Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS)
 
 
 def _vm(ctx: Context, **fields: object) -> str:

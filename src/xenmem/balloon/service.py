@@ -180,9 +180,13 @@ class MemoryService:
         interval = self.squeezer.config.balance_interval_s
         while until_s is None or clock.now() + interval <= until_s:
             await clock.sleep(interval)
-            async with self.lock:
-                if await self.squeezer.is_host_memory_unbalanced():
-                    await self.squeezer.balance_memory()
+            await self.periodic_check()
+
+    async def periodic_check(self) -> None:
+        """One tick of the periodic balance: rebalance if an iteration would move a target."""
+        async with self.lock:
+            if await self.squeezer.is_host_memory_unbalanced():
+                await self.squeezer.balance_memory()
 
     def get_host_reserved_memory(self, dbg: str) -> int:
         """KiB kept free of any domain or reservation (73728 by default)."""

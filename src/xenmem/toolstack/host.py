@@ -8,6 +8,7 @@ from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.vm import constraints_of
 
 __all__ = [
+    "INDEXES",
     "RESIDENT_COST",
     "SCHEDULED_COST",
     "SUMS",
@@ -34,6 +35,8 @@ def vm_cost(record: Record) -> int:
 # Running totals of vm_cost per host, kept by the store (see `SUMS`).
 RESIDENT_COST = "VM cost by resident_on"
 SCHEDULED_COST = "VM cost by scheduled_to_be_resident_on"
+# The toolstack looks VMs up by the host they are scheduled to (placement, ledger).
+INDEXES = (("VM", "scheduled_to_be_resident_on"),)
 SUMS = (
     Sum(name=RESIDENT_COST, cls="VM", group_by="resident_on", value=vm_cost),
     Sum(name=SCHEDULED_COST, cls="VM", group_by="scheduled_to_be_resident_on", value=vm_cost),

@@ -19,7 +19,7 @@ from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
 from xenmem.xenapi.events import Events
 from xenmem.xenapi.generic import generic_body
-from xenmem.xenapi.model import MODEL, RELATIONS, SUMS, event_classes, schemas
+from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, SUMS, event_classes, schemas
 from xenmem.xenapi.roles import POOL_ADMIN
 from xenmem.xenapi.sessions import Sessions
 from xenmem.xenapi.tasks import Tasks
@@ -111,7 +111,7 @@ async def open_server(config: ServerConfig) -> XenAPIServer:
     `server.runtime.start_background()`.
     """
     conn = connect(config.state_dir)
-    store = Store(schemas(), relations=RELATIONS, sums=SUMS, conn=conn)
+    store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS, conn=conn)
     runtime = await start_pool(store, config.pool, RealClock(config.time_scale))
     master = runtime.coordinator
     set_setting(conn, "time_scale", repr(config.time_scale))

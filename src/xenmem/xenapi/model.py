@@ -15,6 +15,7 @@ from xenmem.xenapi.datamodel_vm import VM, VM_METRICS
 from xenmem.xenapi.types import ApiType, decode
 
 __all__ = [
+    "INDEXES",
     "MODEL",
     "RELATIONS",
     "decode_arg",
@@ -31,8 +32,10 @@ RELATIONS = (
     Relation(one_class="task", set_field="subtasks", many_class="task", ref_field="subtask_of"),
 )
 
-# Running totals the toolstack reads instead of scanning every VM (free memory, §4.2).
+# Running totals the toolstack reads instead of scanning every VM (free memory, §4.2),
+# and the fields it looks VMs up by.
 SUMS = host.SUMS
+INDEXES = host.INDEXES
 
 
 def schemas() -> list[Schema]:
