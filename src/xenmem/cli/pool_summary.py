@@ -40,7 +40,12 @@ def _optional(api: Api, wire_name: str, *args: object) -> Any:
 
 
 def _ledger(api: Api, host: str) -> dict[str, Any] | None:
-    answer = _optional(api, "host.get_memory_ledger", host)
+    """The host's ledger; None without the extension; `error` when the server failed it
+    (the rest of the summary is still worth showing)."""
+    try:
+        answer = _optional(api, "host.get_memory_ledger", host)
+    except XenAPI.Failure as failure:
+        return {"error": [str(d) for d in failure.details]}
     if answer is None:
         return None
     ledger = parse_ledger(answer)

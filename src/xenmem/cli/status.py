@@ -56,6 +56,9 @@ def _ledger_table(host: dict[str, Any]) -> Table:
     table = Table(title=f"Memory ledger of {host['name_label']} (MiB)")
     table.add_column("part")
     table.add_column("MiB", justify="right")
+    if "error" in ledger:
+        table.add_row("unavailable", " ".join(ledger["error"]), style="red")
+        return table
     for part in ("xen", "reserve", "dom0", "reservations"):
         table.add_row(part, _mib(ledger[part]))
     for vm in ledger["vms"]:

@@ -11,7 +11,6 @@ from xenmem.cli.xe.ledger import parse_ledger
 
 LIFECYCLE = (
     "VM.clone",
-    "VM.provision",
     "VM.start",
     "VM.start_on",
     "VM.clean_shutdown",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+import XenAPI
+
 from xenmem.cli.xe.commands import Call, command
 from xenmem.cli.xe.errors import XeFailure
 from xenmem.cli.xe.records import RecordView, select
@@ -43,9 +45,22 @@ def vm_install(call: Call) -> None:
     vm = str(call.api.call("VM.clone", template.ref, call.params["new-name-label"]))
     if "new-name-description" in call.params:
         call.api.call("VM.set_name_description", vm, call.params["new-name-description"])
-    # VM.provision turns the clone of a template into a VM (is_a_template := false).
-    call.api.call("VM.provision", vm)
+    _provision(call, vm)
     call.print(str(call.api.call("VM.get_uuid", vm)))
+
+
+def _provision(call: Call, vm: str) -> None:
+    """Turn the clone of a template into a VM.
+
+    xapi's VM.provision does that (is_a_template := false, then the template's disks);
+    a server without it, such as xenmem (no disks), gets the flag cleared directly.
+    """
+    try:
+        call.api.call("VM.provision", vm)
+    except XenAPI.Failure as failure:
+        if failure.details[:1] != ["MESSAGE_METHOD_UNKNOWN"]:
+            raise
+        call.api.call("VM.set_is_a_template", vm, False)
 
 
 @command(
