@@ -3,10 +3,16 @@ uninstall; each step checked against the API's view."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
+import subprocess
+
 import pytest
 import XenAPI
 
-from tests.cli.xe.conftest import MIB, Xe, failure, parse_records, vm_record
+from tests.cli.xe.conftest import MIB, XE, Xe, failure, parse_records, vm_record
+from tests.serving import ROOT_PASSWORD
 from xenmem.cli.xe.ledger import parse_ledger
 
 LIFECYCLE = (
@@ -112,3 +118,32 @@ def test_install_needs_a_template(xe: Xe, api: XenAPI.Session) -> None:
         "Error: Template not found\n"
     )
     api.xenapi.VM.destroy(vm)
+
+
+def test_a_start_shows_progress_on_a_terminal(xe: Xe, api: XenAPI.Session) -> None:
+    vm = api.xenapi.VM.create(vm_record("tty-vm"))
+    terminal, stderr = pty.openpty()
+    switches = ["-p", str(xe.server.port), "-pw", ROOT_PASSWORD]
+    with subprocess.Popen(
+        [XE, *switches, "vm-start", "vm=tty-vm"],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        env={**os.environ, "HOME": str(xe.home)},
+    ) as started:
+        os.close(stderr)
+        shown = _read_all(terminal)  # until xe exits, so it never blocks on a full terminal
+    assert started.returncode == 0
+    assert "Starting tty-vm" in shown
+    assert api.xenapi.VM.get_power_state(vm) == "Running"
+    api.xenapi.VM.hard_shutdown(vm)
+    api.xenapi.VM.destroy(vm)
+
+
+def _read_all(fd: int) -> str:
+    """What was written to a pseudo-terminal whose other end is closed."""
+    chunks = []
+    with contextlib.suppress(OSError):  # Linux reports the closed end as EIO
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")

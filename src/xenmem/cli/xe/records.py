@@ -67,6 +67,8 @@ class RecordView:
     def value(self, name: str) -> str:
         f = self.table.field(name)
         if f is not None:
+            if f.wire not in self.record:  # an older server without this field
+                return NOT_IN_DATABASE
             return render(f.type, self.record[f.wire], self.api.uuid_of)
         for computed in self.table.computed:
             if computed.name == name:
