@@ -104,9 +104,3 @@ def api(xe_server: RunningServer) -> Iterator[XenAPI.Session]:
 @pytest.fixture(scope="package")
 def xe(xe_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Xe:
     return Xe(server=xe_server, home=tmp_path_factory.mktemp("home"))
-
-
-@pytest.fixture(scope="package")
-def methods(xe_server: RunningServer) -> frozenset[str]:
-    """Every message the server offers."""
-    return frozenset(xe_server.proxy().system.listMethods())
