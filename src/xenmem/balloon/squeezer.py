@@ -50,6 +50,9 @@ class Squeezer:
         self._uncooperative_since: dict[int, float] = {}
         self._lifetime_progress: dict[int, Progress] = {}
         self._inactive_since: dict[int, float] = {}
+        # Unlike _inactive_since (reset by every squeeze, as the algorithm needs), this
+        # remembers that a squeeze found the domain stuck until it moves again.
+        self._refused_at: dict[int, float] = {}
         self._domains: dict[int, Domain] = {}
 
     # -- observing the host -------------------------------------------------------------
@@ -66,6 +69,12 @@ class Squeezer:
         self._lifetime_progress = update_progress(
             self._lifetime_progress, snapshot.host, now, stuck_after_s=self.config.stuck_after_s
         )
+        self._refused_at = {
+            domid: at
+            for domid, at in self._refused_at.items()
+            if domid in self._lifetime_progress
+            and self._lifetime_progress[domid].last_progress_s <= at
+        }
         self._update_uncooperative_flags(snapshot, now)
         return replace(snapshot, views=self._lower_maxmems(snapshot))
 
@@ -178,6 +187,7 @@ class Squeezer:
     def _track_inactive(self, iteration: Iteration, now: float) -> None:
         for domid in iteration.declared_inactive:
             self._inactive_since[domid] = now
+            self._refused_at.setdefault(domid, now)
         for domid in iteration.declared_active:
             self._inactive_since.pop(domid, None)
 
@@ -274,6 +284,7 @@ class Squeezer:
                 active=domain.can_balloon and domid not in self._inactive_since,
                 inactive_since_s=self._inactive_since.get(domid),
                 uncooperative_since_s=self._uncooperative_since.get(domid),
+                refused_at_s=self._refused_at.get(domid),
                 last_progress_s=_last_progress(self._lifetime_progress, domid),
                 shortfall_kib=shortfall_kib(domain),
             )
