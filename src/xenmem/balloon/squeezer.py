@@ -51,8 +51,9 @@ class Squeezer:
         self._lifetime_progress: dict[int, Progress] = {}
         self._inactive_since: dict[int, float] = {}
         # Unlike _inactive_since (reset by every squeeze, as the algorithm needs), this
-        # remembers that a squeeze found the domain stuck until it moves again.
-        self._refused_at: dict[int, float] = {}
+        # remembers that a squeeze found the domain stuck, with its size then (KiB), until
+        # it moves again: its size changes by more than its inaccuracy.
+        self._refused: dict[int, tuple[float, int]] = {}
         self._domains: dict[int, Domain] = {}
 
     # -- observing the host -------------------------------------------------------------
@@ -69,11 +70,12 @@ class Squeezer:
         self._lifetime_progress = update_progress(
             self._lifetime_progress, snapshot.host, now, stuck_after_s=self.config.stuck_after_s
         )
-        self._refused_at = {
-            domid: at
-            for domid, at in self._refused_at.items()
-            if domid in self._lifetime_progress
-            and self._lifetime_progress[domid].last_progress_s <= at
+        self._refused = {
+            domid: (at, size_kib)
+            for domid, (at, size_kib) in self._refused.items()
+            if domid in self._domains
+            and abs(self._domains[domid].actual_kib - size_kib)
+            <= self._domains[domid].inaccuracy_kib
         }
         self._update_uncooperative_flags(snapshot, now)
         return replace(snapshot, views=self._lower_maxmems(snapshot))
@@ -187,7 +189,9 @@ class Squeezer:
     def _track_inactive(self, iteration: Iteration, now: float) -> None:
         for domid in iteration.declared_inactive:
             self._inactive_since[domid] = now
-            self._refused_at.setdefault(domid, now)
+            domain = self._domains.get(domid)
+            if domain is not None and domid not in self._refused:
+                self._refused[domid] = (now, domain.actual_kib)
         for domid in iteration.declared_active:
             self._inactive_since.pop(domid, None)
 
@@ -284,7 +288,7 @@ class Squeezer:
                 active=domain.can_balloon and domid not in self._inactive_since,
                 inactive_since_s=self._inactive_since.get(domid),
                 uncooperative_since_s=self._uncooperative_since.get(domid),
-                refused_at_s=self._refused_at.get(domid),
+                refused_at_s=self._refused[domid][0] if domid in self._refused else None,
                 last_progress_s=_last_progress(self._lifetime_progress, domid),
                 shortfall_kib=shortfall_kib(domain),
             )
