@@ -562,3 +562,22 @@ def test_built_in_templates_install_by_clone(pool: Pool) -> None:
     host = start(pool, installed)
     assert pool.record("VM", installed)["power_state"] == "Running"
     assert pool.free(host) == pool.expected_free(host)
+
+
+def test_raising_dynamic_min_above_the_guest_never_eats_the_reserve() -> None:
+    """Found by the stateful test: after a migration at 256 MiB, a range of [512 MiB, 5 GiB]
+    made squeezed's policy hand out 256 MiB more than was free."""
+    pool = Pool(small_pool(hosts=2, memory=6 * GIB))
+    vm = pool.vm(
+        memory_static_min=256 * MIB,
+        memory_dynamic_min=256 * MIB,
+        memory_dynamic_max=256 * MIB,
+        memory_static_max=5 * GIB,
+    )
+    pool.call("VM.start_on", vm, pool.hosts[1], False, False)
+    pool.call("VM.pool_migrate", vm, pool.hosts[0], {})
+    pool.call("VM.set_memory_dynamic_range", vm, 512 * MIB, 5 * GIB)
+    agent = pool.runtime.agent(pool.hosts[0])
+    assert agent.xen.faults == []
+    assert agent.xen.physinfo().free_kib >= 73728 - 512
+    pool.assert_consistent()

@@ -239,7 +239,10 @@ class Squeezer:
             dynamic_min_kib=min_kib,
             target_kib=min_kib,
             dynamic_max_kib=max_kib,
-            actual_kib=0,
+            # squeezed's phantom has actual 0, which frees nothing either way; at its
+            # minimum, the deficit rule does not count again the memory this very
+            # request frees for it (ideal + T).
+            actual_kib=min_kib,
             maxmem_kib=0,
         )
         ideal = _phantom_target(snapshot, phantom, reserve)
