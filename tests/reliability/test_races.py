@@ -32,6 +32,7 @@ from tests.reliability.storm import (
     expected_free,
     host_books,
     run_threads,
+    unreserved_free,
 )
 from tests.serving import ROOT_PASSWORD, RunningServer, start_server
 
@@ -51,6 +52,7 @@ dom0_memory = "512MiB"
 xen_memory = "256MiB"
 """
 HOSTS = ("h1", "h2", "h3")
+XEN_BYTES = 256 * MIB
 # Guests' balloon drivers: mostly healthy, some that never move or stop short.
 BALLOONS = ["ideal"] * 10 + ["stuck", "stuck", "floor:768MiB", "ideal:64MiB"]
 
@@ -125,14 +127,13 @@ def assert_books_balance(api: Any) -> None:
     for host, book in books.items():
         assert int(api.host.compute_free_memory(host)) == expected_free(book, vms, host)
         ledger = api.host.get_memory_ledger(host)
-        assert check_ledger(host, ledger) == []
-        in_ledger = {key.split(":")[1] for key in ledger if key.endswith(":ram")}
+        assert check_ledger(host, ledger, xen_bytes=XEN_BYTES) == []
+        assert unreserved_free(ledger) >= 0
+        in_ledger = {key[len("vm:") : -len(":ram")] for key in ledger if key.endswith(":ram")}
         running_here = {
-            f"OpaqueRef:{vm.split(':', 1)[1]}"
-            for vm, r in vms.items()
-            if r["resident_on"] == host and not r["is_control_domain"]
+            vm for vm, r in vms.items() if r["resident_on"] == host and not r["is_control_domain"]
         }
-        assert in_ledger == {ref.split(":", 1)[1] for ref in running_here}, host
+        assert in_ledger == running_here, host
 
 
 def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
@@ -149,7 +150,7 @@ def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
         seed=1,
         threads=THREADS_HERE,
     )
-    watcher = Watcher(url=running.url, password=ROOT_PASSWORD)
+    watcher = Watcher(url=running.url, password=ROOT_PASSWORD, xen_bytes=XEN_BYTES)
     watching = threading.Thread(target=watcher.run)
     watching.start()
     workers = [
@@ -170,8 +171,10 @@ def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
     assert tally.unexpected == [], summary
     assert watcher.problems == [], watcher.problems[:20]
     assert watcher.observations > 10
-    # Xen's own share of each host never moved: no memory lost or counted twice.
-    assert all(len(values) == 1 for values in watcher.xen_parts.values()), watcher.xen_parts
+    # The known reservation bug (test_reservation_race) shows as failed builds and, while
+    # it lasts, reservations not backed by free memory; reported, never anything else.
+    if tally.known or watcher.unbacked_reservations:
+        print(f"known bug seen: {tally.known} {watcher.unbacked_reservations[:5]}")
     # The storm did what it is for: successes of every kind, admission refusals, and
     # concurrent operations on one VM refused.
     for message in ("VM.start", "VM.start_on", "VM.pool_migrate", "VM.set_memory_dynamic_range"):
