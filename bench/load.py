@@ -39,6 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +93,12 @@ class Server:
         self.process.communicate(timeout=30)
 
 
-def start_server(state: Path) -> Server:
+def start_server(state: Path, time_scale: float) -> Server:
     pool = state / "pool.toml"
     pool.write_text(POOL)
     env = {**os.environ, "XENMEM_ROOT_PASSWORD": PASSWORD}
     argv = [sys.executable, "-m", "xenmem.cli.main", "serve", "--port", "0"]
-    argv += ["--state", str(state / "db"), "--pool", str(pool)]
+    argv += ["--state", str(state / "db"), "--pool", str(pool), "--time-scale", str(time_scale)]
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
@@ -208,7 +209,7 @@ def reader(api: Any, plan: WorkerPlan, rng: random.Random, results: Results) -> 
     if roll < 0.30:
         timed(results, "VM.get_record", lambda: api.VM.get_record(vm))
     elif roll < 0.40:
-        timed(results, "VM.get_all_records", lambda: api.VM.get_all_records())
+        timed(results, "VM.get_all_records", api.VM.get_all_records)
     elif roll < 0.50:
         timed(results, "host.get_record", lambda: api.host.get_record(host))
     elif roll < 0.75:
@@ -253,9 +254,8 @@ def client(plan: WorkerPlan, role: str, seed: int, results: Results) -> None:
         while time.monotonic() < deadline:
             if role == "watcher":
                 remaining = min(EVENT_TIMEOUT_S, max(0.1, deadline - time.monotonic()))
-                batch = timed(
-                    results, "event.from", lambda: api.event_from(EVENT_CLASSES, token, remaining)
-                )
+                wait = partial(api.event_from, EVENT_CLASSES, token, remaining)
+                batch = timed(results, "event.from", wait)
                 if batch is not None:
                     token = batch["token"]
                     with results.lock:
@@ -293,17 +293,17 @@ def roles(clients: int) -> list[str]:
     return [pattern[i % len(pattern)] for i in range(clients)]
 
 
-def setup(url: str, writers: int) -> tuple[list[list[str]], list[str], list[str]]:
+def setup(url: str, writers: int, background: int) -> tuple[list[list[str]], list[str], list[str]]:
     """Create and start the VMs: two per writer, plus background ones nobody changes."""
     session = login(url, "load-setup")
     api = session.xenapi
     owned = [[new_vm(api, f"w{w}-{i}") for i in range(WRITER_VMS)] for w in range(writers)]
-    background = [new_vm(api, f"bg{i}") for i in range(BACKGROUND_VMS)]
-    for vm in [v for vms in owned for v in vms] + background:
+    others = [new_vm(api, f"bg{i}") for i in range(background)]
+    for vm in [v for vms in owned for v in vms] + others:
         api.VM.start(vm, False, False)
     hosts = list(api.host.get_all())
     close(session)
-    return owned, background, hosts
+    return owned, others, hosts
 
 
 def books_balance(url: str) -> list[str]:
@@ -313,9 +313,10 @@ def books_balance(url: str) -> list[str]:
     problems = []
     vms = api.VM.get_all_records()
     for vm, record in vms.items():
-        if record["scheduled_to_be_resident_on"] != "OpaqueRef:NULL" or record[
-            "current_operations"
-        ]:
+        if (
+            record["scheduled_to_be_resident_on"] != "OpaqueRef:NULL"
+            or record["current_operations"]
+        ):
             problems.append(f"{vm} left with a reservation marker or an operation")
     for host, record in api.host.get_all_records().items():
         free = int(api.host_metrics.get_memory_total(record["metrics"]))
@@ -336,13 +337,22 @@ def books_balance(url: str) -> list[str]:
 
 
 def start_workers(
-    url: str, args: argparse.Namespace, owned: list[list[str]], vms: list[str], hosts: list[str]
+    url: str,
+    args: argparse.Namespace,
+    *,
+    owned: list[list[str]],
+    vms: list[str],
+    hosts: list[str],
+    state: str,
 ) -> list[subprocess.Popen[str]]:
+    """The client processes; each writes its results to `state`/worker-N.json (a file,
+    not a pipe, so a large result cannot block it while nobody reads)."""
     all_roles, writer_vms = [], iter(owned)
     for role in roles(args.clients):
         all_roles.append(f"writer:{','.join(next(writer_vms))}" if role == "writer" else role)
     workers = []
     for p in range(args.processes):
+        out = Path(state) / f"worker-{p}.json"
         plan = WorkerPlan(
             url=url,
             seconds=args.seconds,
@@ -354,8 +364,14 @@ def start_workers(
         )
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bench.load", "--worker", json.dumps(asdict(plan))],
-                stdout=subprocess.PIPE,
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.load",
+                    "--worker",
+                    json.dumps(asdict(plan)),
+                    str(out),
+                ],
                 text=True,
             )
         )
@@ -368,6 +384,7 @@ class Report:
     samples: list[tuple[float, float, float]]  # (seconds since start, RSS MiB, CPU s)
     seconds: float
     books: list[str]
+    load_average: float  # the machine's 1-minute load average at the end
 
     def unexpected(self) -> dict[str, int]:
         bad: Counter[str] = Counter()
@@ -380,12 +397,14 @@ class Report:
 
 def run(args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="xenmem-load-") as state:
-        server = start_server(Path(state))
+        server = start_server(Path(state), args.time_scale)
         try:
             writers = sum(1 for r in roles(args.clients) if r == "writer")
-            owned, background, hosts = setup(server.url, writers)
+            owned, background, hosts = setup(server.url, writers, args.background)
             vms = [v for group in owned for v in group] + background
-            workers = start_workers(server.url, args, owned, vms, hosts)
+            workers = start_workers(
+                server.url, args, owned=owned, vms=vms, hosts=hosts, state=state
+            )
             started = time.monotonic()
             samples = []
             while any(w.poll() is None for w in workers):
@@ -394,15 +413,21 @@ def run(args: argparse.Namespace) -> Report:
                 time.sleep(1.0)
             elapsed = time.monotonic() - started
             results = Results()
-            for worker in workers:
-                out, _ = worker.communicate()
-                if worker.returncode != 0:
+            for p, worker in enumerate(workers):
+                if worker.wait() != 0:
                     raise RuntimeError(f"a client process failed ({worker.returncode})")
-                results.merge(json.loads(out))
+                results.merge(json.loads((Path(state) / f"worker-{p}.json").read_text()))
             books = books_balance(server.url)
         finally:
             server.stop()
-    return Report(results=results, samples=samples, seconds=elapsed, books=books)
+    load_average = float(Path("/proc/loadavg").read_text().split()[0])
+    return Report(
+        results=results,
+        samples=samples,
+        seconds=elapsed,
+        books=books,
+        load_average=load_average,
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -455,11 +480,13 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         points = [(t, rss) for t, rss, _ in samples if t >= span]
         cpu = (samples[-1][2] - samples[0][2]) / max(1e-9, last)
         print(
-            f"server RSS MiB: first {span:.0f} s {window(samples, 0, span):.1f}, "
+            f"server RSS MiB: after {span:.0f} s of warm-up, first {span:.0f} s "
+            f"{window(samples, span, 2 * span):.1f}, "
             f"last {span:.0f} s {window(samples, last - span, last + 1):.1f}, "
             f"min {min(s[1] for s in samples):.1f}, max {max(s[1] for s in samples):.1f}, "
             f"slope after warm-up {slope_per_minute(points):+.2f} MiB/min; "
-            f"server CPU {100 * cpu:.0f} % of one core"
+            f"server CPU {100 * cpu:.0f} % of one core; "
+            f"machine load average {report.load_average:.1f} on {os.cpu_count()} CPUs"
         )
         if last >= 120:
             print(
@@ -474,11 +501,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--think-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--background",
+        type=int,
+        default=BACKGROUND_VMS,
+        help="running VMs nobody changes, beside the writers' two each",
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw report here")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        json.dump(run_worker(WorkerPlan(**json.loads(args.worker))).as_json(), sys.stdout)
+        plan, out = args.worker
+        results = run_worker(WorkerPlan(**json.loads(plan)))
+        Path(out).write_text(json.dumps(results.as_json()))
         return
     report = run(args)
     print_report(report, args)

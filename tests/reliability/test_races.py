@@ -56,7 +56,7 @@ XEN_BYTES = 256 * MIB
 # Guests' balloon drivers: mostly healthy, some that never move or stop short.
 BALLOONS = ["ideal"] * 10 + ["stuck", "stuck", "floor:768MiB", "ideal:64MiB"]
 
-STORM_SECONDS = 6.0
+STORM_SECONDS = 5.0
 THREADS_HERE = 6
 PROCESSES = 2
 THREADS_PER_PROCESS = 4
