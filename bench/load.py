@@ -490,7 +490,8 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         )
         if last >= 120:
             print(
-                f"server RSS MiB: first minute {window(samples, 0, 60):.1f}, "
+                f"server RSS MiB: first minute after warm-up "
+                f"{window(samples, span, span + 60):.1f}, "
                 f"last minute {window(samples, last - 60, last + 1):.1f}"
             )
 
