@@ -1,0 +1,64 @@
+// A small chart of a VM's balloon target (dashed) and actual memory (solid) over the
+// history window, inside its dynamic range (shaded), on the same 0..static_max scale as the
+// range drawn above it.
+
+import { human } from "./bytes.js";
+import { svg } from "./dom.js";
+import { WINDOW_MS } from "./history.js";
+
+const WIDTH = 400;
+const HEIGHT = 84;
+const TOP = 8;
+const BOTTOM = 66;
+
+export function createChart() {
+  return svg("svg", { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, "aria-hidden": "true" },
+    svg("rect", { class: "plot", x: 0, y: TOP, width: WIDTH, height: BOTTOM - TOP }),
+    svg("path", { class: "dynamic-band" }),
+    svg("path", { class: "target-line" }),
+    svg("path", { class: "actual-line" }),
+    svg("text", { class: "axis-label", x: 2, y: HEIGHT - 4, text: `−${WINDOW_MS / 60000} min` }),
+    svg("text", { class: "axis-label end", x: WIDTH - 2, y: HEIGHT - 4, text: "now" }),
+    svg("text", { class: "axis-label peak", x: 4, y: TOP + 11 }),
+    svg("text", { class: "idle", x: WIDTH / 2, y: (TOP + BOTTOM) / 2 + 4, text: "not running" }));
+}
+
+// A step line through the points' `field`; a null value lifts the pen.
+function stepPath(points, field, x, y, now) {
+  let d = "";
+  let drawing = false;
+  points.forEach((point, index) => {
+    const value = point[field];
+    const until = x(points[index + 1]?.t ?? now);
+    if (value === null) {
+      drawing = false;
+      return;
+    }
+    d += drawing ? `V${y(value)}` : `M${x(point.t)},${y(value)}`;
+    d += `H${until}`;
+    drawing = true;
+  });
+  return d;
+}
+
+// The band between two fields, a rectangle per point until the next one.
+function bandPath(points, low, high, x, y, now) {
+  return points
+    .map((point, index) => {
+      const [from, until] = [x(point.t), x(points[index + 1]?.t ?? now)];
+      return `M${from},${y(point[high])}H${until}V${y(point[low])}H${from}Z`;
+    })
+    .join("");
+}
+
+export function updateChart(chart, { points, limits, now }) {
+  const peaks = points.map((p) => Math.max(p.target ?? 0, p.actual ?? 0, p.dynamic_max));
+  const top = Math.max(limits.static_max, ...peaks, 1);
+  const x = (t) => (WIDTH * Math.max(0, t - (now - WINDOW_MS))) / WINDOW_MS;
+  const y = (bytes) => BOTTOM - ((BOTTOM - TOP) * bytes) / top;
+  chart.querySelector(".dynamic-band").setAttribute("d", bandPath(points, "dynamic_min", "dynamic_max", x, y, now));
+  chart.querySelector(".target-line").setAttribute("d", stepPath(points, "target", x, y, now));
+  chart.querySelector(".actual-line").setAttribute("d", stepPath(points, "actual", x, y, now));
+  chart.querySelector(".peak").textContent = human(top);
+  chart.querySelector(".idle").classList.toggle("absent", points.some((p) => p.target !== null));
+}
