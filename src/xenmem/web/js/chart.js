@@ -1,6 +1,6 @@
-// A small chart of a VM's balloon target (dashed) and actual memory (solid) over the
-// history window, inside its dynamic range (shaded), on the same 0..static_max scale as the
-// range drawn above it.
+// A small chart of a VM's balloon target (dashed) and actual memory (solid) inside its
+// dynamic range (shaded), on the same 0..static_max scale as the range drawn above it. It
+// spans the history kept, from half a minute (a page just opened) to the whole window.
 
 import { human } from "./bytes.js";
 import { svg } from "./dom.js";
@@ -10,6 +10,7 @@ const WIDTH = 400;
 const HEIGHT = 84;
 const TOP = 8;
 const BOTTOM = 66;
+const MIN_SPAN_MS = 30 * 1000;
 
 export function createChart() {
   return svg("svg", { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, "aria-hidden": "true" },
@@ -17,7 +18,7 @@ export function createChart() {
     svg("path", { class: "dynamic-band" }),
     svg("path", { class: "target-line" }),
     svg("path", { class: "actual-line" }),
-    svg("text", { class: "axis-label", x: 2, y: HEIGHT - 4, text: `−${WINDOW_MS / 60000} min` }),
+    svg("text", { class: "axis-label since", x: 2, y: HEIGHT - 4 }),
     svg("text", { class: "axis-label end", x: WIDTH - 2, y: HEIGHT - 4, text: "now" }),
     svg("text", { class: "axis-label peak", x: 4, y: TOP + 11 }),
     svg("text", { class: "idle", x: WIDTH / 2, y: (TOP + BOTTOM) / 2 + 4, text: "not running" }));
@@ -51,10 +52,16 @@ function bandPath(points, low, high, x, y, now) {
     .join("");
 }
 
+function ago(ms) {
+  return ms < 120 * 1000 ? `−${Math.round(ms / 1000)} s` : `−${Math.round(ms / 60000)} min`;
+}
+
 export function updateChart(chart, { points, limits, now }) {
   const peaks = points.map((p) => Math.max(p.target ?? 0, p.actual ?? 0, p.dynamic_max));
   const top = Math.max(limits.static_max, ...peaks, 1);
-  const x = (t) => (WIDTH * Math.max(0, t - (now - WINDOW_MS))) / WINDOW_MS;
+  const span = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, now - (points[0]?.t ?? now)));
+  const x = (t) => (WIDTH * Math.max(0, t - (now - span))) / span;
+  chart.querySelector(".since").textContent = ago(span);
   const y = (bytes) => BOTTOM - ((BOTTOM - TOP) * bytes) / top;
   chart.querySelector(".dynamic-band").setAttribute("d", bandPath(points, "dynamic_min", "dynamic_max", x, y, now));
   chart.querySelector(".target-line").setAttribute("d", stepPath(points, "target", x, y, now));
