@@ -325,6 +325,7 @@ def test_will_it_fit(page: webdriver.Chrome, pool: Pool) -> None:
 def test_exact_bytes_on_hover_and_a_screenshot(page: webdriver.Chrome, pool: Pool) -> None:
     height = page.execute_script("return document.documentElement.scrollHeight")
     page.set_window_size(1440, height + 140)
+    page.execute_script("document.activeElement.blur()")
     [db] = pool.api.xenapi.VM.get_by_name_label("db-1")
     segment = page.find_element(By.CSS_SELECTOR, f'.segment[data-part="vm:{db}:ram"]')
     ActionChains(page).move_to_element(segment).perform()

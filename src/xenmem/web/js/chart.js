@@ -13,7 +13,9 @@ const BOTTOM = 66;
 const MIN_SPAN_MS = 30 * 1000;
 
 export function createChart() {
-  return svg("svg", { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, "aria-hidden": "true" },
+  return svg(
+    "svg",
+    { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, "aria-hidden": "true" },
     svg("rect", { class: "plot", x: 0, y: TOP, width: WIDTH, height: BOTTOM - TOP }),
     svg("path", { class: "dynamic-band" }),
     svg("path", { class: "target-line" }),
@@ -21,7 +23,8 @@ export function createChart() {
     svg("text", { class: "axis-label since", x: 2, y: HEIGHT - 4 }),
     svg("text", { class: "axis-label end", x: WIDTH - 2, y: HEIGHT - 4, text: "now" }),
     svg("text", { class: "axis-label peak", x: 4, y: TOP + 11 }),
-    svg("text", { class: "idle", x: WIDTH / 2, y: (TOP + BOTTOM) / 2 + 4, text: "not running" }));
+    svg("text", { class: "idle", x: WIDTH / 2, y: (TOP + BOTTOM) / 2 + 4, text: "not running" }),
+  );
 }
 
 // A step line through the points' `field`; a null value lifts the pen.
@@ -63,9 +66,14 @@ export function updateChart(chart, { points, limits, now }) {
   const x = (t) => (WIDTH * Math.max(0, t - (now - span))) / span;
   chart.querySelector(".since").textContent = ago(span);
   const y = (bytes) => BOTTOM - ((BOTTOM - TOP) * bytes) / top;
-  chart.querySelector(".dynamic-band").setAttribute("d", bandPath(points, "dynamic_min", "dynamic_max", x, y, now));
+  chart
+    .querySelector(".dynamic-band")
+    .setAttribute("d", bandPath(points, "dynamic_min", "dynamic_max", x, y, now));
   chart.querySelector(".target-line").setAttribute("d", stepPath(points, "target", x, y, now));
   chart.querySelector(".actual-line").setAttribute("d", stepPath(points, "actual", x, y, now));
   chart.querySelector(".peak").textContent = human(top);
-  chart.querySelector(".idle").classList.toggle("absent", points.some((p) => p.target !== null));
+  chart.querySelector(".idle").classList.toggle(
+    "absent",
+    points.some((p) => p.target !== null),
+  );
 }

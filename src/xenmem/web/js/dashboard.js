@@ -117,17 +117,33 @@ export class Dashboard {
 
   render(now) {
     const [pool] = this.records.all("pool");
-    this.page.querySelector("#pool").textContent = pool === undefined ? "" : `pool ${pool[1].name_label}`;
+    this.page.querySelector("#pool").textContent =
+      pool === undefined ? "" : `pool ${pool[1].name_label}`;
     const hostList = hosts(this.records);
     const guestList = guests(this.records);
     const hueOf = hues(guestList);
-    renderHosts(this.page.querySelector("#hosts"), hostList.map(([ref, host]) => ({
-      ref, host, numbers: this.numbers.get(ref), records: this.records, hues: hueOf,
-    })));
-    renderVms(this.page.querySelector("#vms"), guestList.map((entry) => this.vmView(entry, hueOf.get(entry[0]), now)));
+    renderHosts(
+      this.page.querySelector("#hosts"),
+      hostList.map(([ref, host]) => ({
+        ref,
+        host,
+        numbers: this.numbers.get(ref),
+        records: this.records,
+        hues: hueOf,
+      })),
+    );
+    renderVms(
+      this.page.querySelector("#vms"),
+      guestList.map((entry) => this.vmView(entry, hueOf.get(entry[0]), now)),
+    );
     this.page.querySelector("#no-vms").hidden = guestList.length > 0;
-    renderFit(this.page.querySelector("#fit"), hostList.map(([ref, host]) => ({
-      ref, name: host.name_label, free: this.numbers.get(ref)?.free,
-    })));
+    renderFit(
+      this.page.querySelector("#fit"),
+      hostList.map(([ref, host]) => ({
+        ref,
+        name: host.name_label,
+        free: this.numbers.get(ref)?.free,
+      })),
+    );
   }
 }

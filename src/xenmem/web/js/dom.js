@@ -1,34 +1,26 @@
-// Small helpers to build elements and keep lists of them in step with data, updating nodes
-// in place so that hover, focus and tooltips survive the once-a-second refreshes.
+// Small helpers to make elements (copies of the page's templates, SVG shapes) and to keep
+// lists of them in step with data, updating nodes in place so that hover, focus and
+// tooltips survive the once-a-second refreshes.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-function fill(element, props, children) {
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") {
-      element.textContent = value;
-    } else if (name === "dataset") {
-      Object.assign(element.dataset, value);
-    } else {
-      element.setAttribute(name, value);
-    }
-  }
-  element.append(...children);
-  return element;
-}
-
-export function h(tag, props = {}, ...children) {
-  return fill(document.createElement(tag), props, children);
-}
-
-export function svg(tag, props = {}, ...children) {
-  return fill(document.createElementNS(SVG_NS, tag), props, children);
+// A copy of the first element of <template id="...">.
+export function copy(id) {
+  return document.getElementById(id).content.firstElementChild.cloneNode(true);
 }
 
 export function attrs(element, props) {
   for (const [name, value] of Object.entries(props)) {
     element.setAttribute(name, value);
   }
+}
+
+// An SVG element with these attributes (and `text`, its text) holding these children.
+export function svg(tag, { text = "", ...props } = {}, ...children) {
+  const element = document.createElementNS(SVG_NS, tag);
+  attrs(element, props);
+  element.append(text, ...children);
+  return element;
 }
 
 // Makes `container`'s children one per item, in order: a child is found again by its

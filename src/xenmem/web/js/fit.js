@@ -3,14 +3,15 @@
 // admission control does (xapi-memory.md §4.3: equality fits).
 
 import { GIB, human, MIB, setBytes } from "./bytes.js";
-import { h, keyed } from "./dom.js";
+import { copy, keyed } from "./dom.js";
 import { startRequirement } from "./requirement.js";
 
 const UNITS = { MiB: MIB, GiB: GIB };
 
 // The form's VM, or a sentence saying what is wrong with it.
 function readForm(form) {
-  const size = (name) => Math.round(Number(form.elements[name].value) * UNITS[form.elements[`${name}_unit`].value]);
+  const size = (name) =>
+    Math.round(Number(form.elements[name].value) * UNITS[form.elements[`${name}_unit`].value]);
   const vm = {
     staticMax: size("static_max"),
     dynamicMin: size("dynamic_min"),
@@ -30,9 +31,12 @@ function readForm(form) {
 }
 
 function describe(requirement, vm) {
-  const start = vm.domainType === "pv_in_pvh" ? "static max (PV in PVH starts at full size)" : "dynamic min";
-  return `Needs ${human(requirement.needed)} free to start: ${human(requirement.start)} at ${start}` +
-    ` + ${human(requirement.overhead)} overhead.`;
+  const start =
+    vm.domainType === "pv_in_pvh" ? "static max (PV in PVH starts at full size)" : "dynamic min";
+  return (
+    `Needs ${human(requirement.needed)} free to start: ${human(requirement.start)} at ${start}` +
+    ` + ${human(requirement.overhead)} overhead.`
+  );
 }
 
 export function renderFit(box, hosts) {
@@ -52,14 +56,23 @@ export function renderFit(box, hosts) {
   summary.textContent = describe(requirement, vm);
   summary.dataset.needed = String(requirement.needed);
   summary.dataset.tip = `${requirement.needed.toLocaleString("en-US")} bytes`;
-  const create = () => h("tr", {}, h("td"), h("td", { class: "num bytes" }), h("td", { class: "num bytes" }));
-  keyed(tbody, hosts.filter((host) => host.free !== undefined), (host) => host.ref, create, (row, host) => {
-    const [name, free, left] = row.cells;
-    const fits = host.free >= requirement.needed;
-    row.dataset.host = host.ref;
-    row.dataset.fits = String(fits);
-    name.textContent = `${fits ? "✓" : "✗"} ${host.name}`;
-    setBytes(free, host.free, "host.compute_free_memory");
-    setBytes(left, host.free - requirement.needed, fits ? "Left after the VM starts" : "Short by this much");
-  });
+  keyed(
+    tbody,
+    hosts.filter((host) => host.free !== undefined),
+    (host) => host.ref,
+    () => copy("fit-row"),
+    (row, host) => {
+      const [name, free, left] = row.cells;
+      const fits = host.free >= requirement.needed;
+      row.dataset.host = host.ref;
+      row.dataset.fits = String(fits);
+      name.textContent = `${fits ? "✓" : "✗"} ${host.name}`;
+      setBytes(free, host.free, "host.compute_free_memory");
+      setBytes(
+        left,
+        host.free - requirement.needed,
+        fits ? "Left after the VM starts" : "Short by this much",
+      );
+    },
+  );
 }

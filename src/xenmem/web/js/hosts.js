@@ -2,15 +2,8 @@
 // the same parts in a table, and the numbers admission control and squeezed work with.
 
 import { exact, GIB, human, setBytes } from "./bytes.js";
-import { h, keyed } from "./dom.js";
+import { copy, keyed } from "./dom.js";
 import { ledgerParts } from "./model.js";
-
-const STATS = [
-  ["total", "Total", "host_metrics.memory_total"],
-  ["admission", "Free for VMs", "host.compute_free_memory: what admission control compares a VM's needs with"],
-  ["free", "Free now", "Not held by Xen, domains, reservations or squeezed's reserve"],
-  ["reclaimable", "Reclaimable", "Held by guests above their dynamic_min, whose balloon drivers co-operate"],
-];
 
 function percent(part, total) {
   return total > 0 ? (100 * part) / total : 0;
@@ -31,28 +24,8 @@ function paint(element, part) {
 }
 
 function tip(part, total) {
-  return `${part.label}\n${human(part.bytes)} · ${shareText(part.bytes, total)}\n${exact(part.bytes)}`;
-}
-
-function createCard() {
-  const stats = STATS.map(([key, label, hint]) =>
-    h("div", { class: "stat", "data-stat": key, "data-tip": hint },
-      h("span", { class: "stat-label", text: label }),
-      h("span", { class: "stat-value bytes" }),
-      h("span", { class: "stat-sub" })));
-  return h("article", { class: "card host" },
-    h("header", { class: "host-head" }, h("h2"), h("span", { class: "host-sub" })),
-    h("div", { class: "stats" }, ...stats),
-    h("div", { class: "ledger-bar", role: "img" }),
-    h("div", { class: "axis" }),
-    h("table", { class: "ledger" },
-      h("thead", {}, h("tr", {},
-        h("th", { text: "Part", colspan: "2" }), h("th", { class: "num", text: "Size" }),
-        h("th", { class: "num", text: "Share" }))),
-      h("tbody"),
-      h("tfoot", {}, h("tr", {},
-        h("th", { text: "Total", colspan: "2" }), h("td", { class: "num bytes" }),
-        h("td", { class: "num", text: "100 %" })))));
+  const size = `${human(part.bytes)} · ${shareText(part.bytes, total)}`;
+  return `${part.label}\n${size}\n${exact(part.bytes)}`;
 }
 
 function niceStep(total) {
@@ -71,10 +44,16 @@ function updateAxis(axis, total) {
     ticks.push(at);
   }
   ticks.push(total);
-  keyed(axis, ticks, String, () => h("span", { class: "tick" }), (tick, at) => {
-    tick.textContent = human(at);
-    tick.style.left = `${percent(at, total)}%`;
-  });
+  keyed(
+    axis,
+    ticks,
+    String,
+    () => Object.assign(document.createElement("span"), { className: "tick" }),
+    (tick, at) => {
+      tick.textContent = human(at);
+      tick.style.left = `${percent(at, total)}%`;
+    },
+  );
 }
 
 // Writes the longest of the texts that fits in `width` pixels on a segment, or none.
@@ -89,34 +68,45 @@ function fitLabel(label, width, texts) {
 }
 
 function updateSegments(bar, parts, total) {
-  const create = () => h("div", { class: "segment" }, h("span", { class: "segment-label" }));
   // The width the segments are heading for: they may still be moving (a CSS transition).
   const barWidth = bar.clientWidth;
-  keyed(bar, parts, (part) => part.key, create, (segment, part) => {
-    const share = percent(part.bytes, total);
-    paint(segment, part);
-    segment.dataset.part = part.key;
-    segment.dataset.bytes = String(part.bytes);
-    segment.dataset.tip = tip(part, total);
-    segment.style.flexBasis = `${share}%`;
-    const width = (barWidth * share) / 100;
-    fitLabel(segment.firstElementChild, width, [`${part.short} ${human(part.bytes)}`, part.short]);
-  });
+  keyed(
+    bar,
+    parts,
+    (part) => part.key,
+    () => copy("ledger-segment"),
+    (segment, part) => {
+      const share = percent(part.bytes, total);
+      paint(segment, part);
+      segment.dataset.part = part.key;
+      segment.dataset.bytes = String(part.bytes);
+      segment.dataset.tip = tip(part, total);
+      segment.style.flexBasis = `${share}%`;
+      const width = (barWidth * share) / 100;
+      fitLabel(segment.firstElementChild, width, [
+        `${part.short} ${human(part.bytes)}`,
+        part.short,
+      ]);
+    },
+  );
   bar.setAttribute("aria-label", parts.map((p) => `${p.label} ${human(p.bytes)}`).join(", "));
 }
 
 function updateTable(tbody, parts, total) {
-  const create = () => h("tr", {},
-    h("td", {}, h("span", { class: "swatch" })), h("td"), h("td", { class: "num bytes" }),
-    h("td", { class: "num" }));
-  keyed(tbody, parts, (part) => part.key, create, (row, part) => {
-    const [swatch, label, size, share] = row.cells;
-    paint(swatch.firstElementChild, part);
-    row.dataset.part = part.key;
-    label.textContent = part.label;
-    setBytes(size, part.bytes, part.label);
-    share.textContent = shareText(part.bytes, total);
-  });
+  keyed(
+    tbody,
+    parts,
+    (part) => part.key,
+    () => copy("ledger-row"),
+    (row, part) => {
+      const [swatch, label, size, share] = row.cells;
+      paint(swatch.firstElementChild, part);
+      row.dataset.part = part.key;
+      label.textContent = part.label;
+      setBytes(size, part.bytes, part.label);
+      share.textContent = shareText(part.bytes, total);
+    },
+  );
 }
 
 function setStat(card, key, bytes, sub = "") {
@@ -136,14 +126,19 @@ function updateCard(card, { ref, host, numbers, records, hues }) {
   const { ledger, free } = numbers;
   const parts = ledgerParts(ledger, records, hues);
   const guests = parts.filter((part) => part.kind === "ram").length;
+  const cpus = host.cpu_info?.cpu_count ?? "?";
   card.querySelector(".host-sub").textContent =
-    `${host.cpu_info?.cpu_count ?? "?"} CPUs · ${guests} ${guests === 1 ? "guest" : "guests"} running`;
+    `${cpus} CPUs · ${guests} ${guests === 1 ? "guest" : "guests"} running`;
   setStat(card, "total", ledger.total);
   setStat(card, "admission", free);
   setStat(card, "free", ledger.free, `+ ${human(ledger.reserve)} reserve`);
   const stuck = ledger.reclaimable_uncooperative;
-  setStat(card, "reclaimable", ledger.reclaimable_cooperative,
-    stuck > 0 ? `+ ${human(stuck)} uncooperative` : "none uncooperative");
+  setStat(
+    card,
+    "reclaimable",
+    ledger.reclaimable_cooperative,
+    stuck > 0 ? `+ ${human(stuck)} uncooperative` : "none uncooperative",
+  );
   updateSegments(card.querySelector(".ledger-bar"), parts, ledger.total);
   updateAxis(card.querySelector(".axis"), ledger.total);
   updateTable(card.querySelector("tbody"), parts, ledger.total);
@@ -151,5 +146,11 @@ function updateCard(card, { ref, host, numbers, records, hues }) {
 }
 
 export function renderHosts(container, items) {
-  keyed(container, items, (item) => item.ref, createCard, updateCard);
+  keyed(
+    container,
+    items,
+    (item) => item.ref,
+    () => copy("host-card"),
+    updateCard,
+  );
 }

@@ -42,7 +42,10 @@ async function run(session) {
     await running.run();
   } catch (error) {
     if (current === running) {
-      showLogin(running.ended ?? (error.code === "SESSION_INVALID" ? "The session has ended: sign in again." : ""));
+      showLogin(
+        running.ended ??
+          (error.code === "SESSION_INVALID" ? "The session has ended: sign in again." : ""),
+      );
     }
   }
 }
@@ -57,7 +60,9 @@ login.addEventListener("submit", async (event) => {
     run(session);
   } catch (error) {
     const failed = error instanceof XenAPIError && error.code === "SESSION_AUTHENTICATION_FAILED";
-    login.querySelector(".error").textContent = failed ? "Wrong user name or password." : error.message;
+    login.querySelector(".error").textContent = failed
+      ? "Wrong user name or password."
+      : error.message;
   } finally {
     button.disabled = false;
   }

@@ -4,7 +4,8 @@ const GOLDEN_ANGLE = 137.508;
 const VM_PART = /^vm:(.+):(ram|overhead)$/;
 
 const byName = ([refA, a], [refB, b]) =>
-  a.name_label.localeCompare(b.name_label, undefined, { numeric: true }) || refA.localeCompare(refB);
+  a.name_label.localeCompare(b.name_label, undefined, { numeric: true }) ||
+  refA.localeCompare(refB);
 
 export function hosts(records) {
   return records.all("host").sort(byName);
@@ -21,7 +22,9 @@ export function guests(records) {
 // A colour per guest, the same in the ledger bar, its table and the guest's card; the
 // golden angle keeps neighbours in the list far apart on the colour wheel.
 export function hues(guestList) {
-  return new Map(guestList.map(([ref], index) => [ref, Math.round((200 + index * GOLDEN_ANGLE) % 360)]));
+  return new Map(
+    guestList.map(([ref], index) => [ref, Math.round((200 + index * GOLDEN_ANGLE) % 360)]),
+  );
 }
 
 // The ledger's parts in the order they are drawn, guests in the order of `hueOf`; their
@@ -44,7 +47,12 @@ export function ledgerParts(ledger, records, hueOf) {
     })
     .sort((a, b) => rank(a) - rank(b) || a.vm.localeCompare(b.vm) || (a.kind === "ram" ? -1 : 1));
   const tail = [
-    { key: "reservations", label: "Reservations in flight", short: "reservations", kind: "reservations" },
+    {
+      key: "reservations",
+      label: "Reservations in flight",
+      short: "reservations",
+      kind: "reservations",
+    },
     { key: "free", label: "Free", short: "free", kind: "free" },
   ];
   return [...head, ...vms, ...tail].map((part) => ({ ...part, bytes: ledger[part.key] ?? 0 }));

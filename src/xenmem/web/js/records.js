@@ -50,12 +50,16 @@ export class Records {
     if (cls === "host") {
       hosts.add(ref);
     } else if (cls === "host_metrics") {
-      this.all("host").filter(([, host]) => host.metrics === ref).forEach(([h]) => hosts.add(h));
+      this.all("host")
+        .filter(([, host]) => host.metrics === ref)
+        .forEach(([h]) => hosts.add(h));
     } else if (cls === "vm") {
       placed(before);
       placed(after);
     } else if (cls === "vm_metrics") {
-      this.all("vm").filter(([, vm]) => vm.metrics === ref).forEach(([, vm]) => placed(vm));
+      this.all("vm")
+        .filter(([, vm]) => vm.metrics === ref)
+        .forEach(([, vm]) => placed(vm));
     }
     return hosts;
   }
@@ -90,6 +94,9 @@ export async function follow(session, records, { onBatch, onTrouble }) {
       records.clear();
     }
     token = batch.token;
-    onBatch(batch.events.map((event) => records.apply(event)), fresh);
+    onBatch(
+      batch.events.map((event) => records.apply(event)),
+      fresh,
+    );
   }
 }

@@ -12,7 +12,11 @@ const MODELS = {
   hvm: { internal: 1, external: 1, shim: () => 0 },
   pvh: { internal: 1, external: 1, shim: () => 0 },
   pv: { internal: 0, external: 1, shim: () => 0 },
-  pv_in_pvh: { internal: 1, external: 1, shim: (staticMaxMib) => 23 + Math.floor(staticMaxMib / 90) },
+  pv_in_pvh: {
+    internal: 1,
+    external: 1,
+    shim: (staticMaxMib) => 23 + Math.floor(staticMaxMib / 90),
+  },
 };
 
 export const DOMAIN_TYPES = Object.keys(MODELS);

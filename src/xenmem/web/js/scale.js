@@ -10,7 +10,9 @@ const TRACK_Y = 16;
 const TRACK_H = 12;
 
 export function createScale() {
-  return svg("svg", { class: "scale", viewBox: `0 0 ${WIDTH} 52`, "aria-hidden": "true" },
+  return svg(
+    "svg",
+    { class: "scale", viewBox: `0 0 ${WIDTH} 52`, "aria-hidden": "true" },
     svg("rect", { class: "track", x: PAD, y: TRACK_Y, height: TRACK_H, rx: 3 }),
     svg("rect", { class: "static-range", y: TRACK_Y, height: TRACK_H, rx: 3 }),
     svg("rect", { class: "dynamic-range", y: TRACK_Y, height: TRACK_H, rx: 3 }),
@@ -18,7 +20,8 @@ export function createScale() {
     svg("path", { class: "target-head" }),
     svg("circle", { class: "actual", cy: TRACK_Y + TRACK_H / 2, r: 4.5 }),
     svg("text", { class: "end start", x: PAD, y: 46, text: "0" }),
-    svg("text", { class: "end finish", x: WIDTH - PAD, y: 46 }));
+    svg("text", { class: "end finish", x: WIDTH - PAD, y: 46 }),
+  );
 }
 
 // limits: bytes of static_min, dynamic_min, dynamic_max, static_max; target and actual are
@@ -26,7 +29,8 @@ export function createScale() {
 export function updateScale(scale, { limits, target, actual }) {
   const top = Math.max(limits.static_max, target ?? 0, actual ?? 0, 1);
   const x = (bytes) => PAD + ((WIDTH - 2 * PAD) * bytes) / top;
-  const span = (element, from, to) => attrs(element, { x: x(from), width: Math.max(0, x(to) - x(from)) });
+  const span = (element, from, to) =>
+    attrs(element, { x: x(from), width: Math.max(0, x(to) - x(from)) });
   span(scale.querySelector(".track"), 0, top);
   span(scale.querySelector(".static-range"), limits.static_min, limits.static_max);
   span(scale.querySelector(".dynamic-range"), limits.dynamic_min, limits.dynamic_max);

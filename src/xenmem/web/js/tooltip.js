@@ -14,7 +14,10 @@ export function installTooltip(tooltip) {
     tooltip.hidden = false;
     const { width, height } = tooltip.getBoundingClientRect();
     const left = Math.min(event.clientX + OFFSET, window.innerWidth - width - 4);
-    const top = event.clientY + OFFSET + height > window.innerHeight ? event.clientY - height - OFFSET : event.clientY + OFFSET;
+    const top =
+      event.clientY + OFFSET + height > window.innerHeight
+        ? event.clientY - height - OFFSET
+        : event.clientY + OFFSET;
     tooltip.style.left = `${Math.max(4, left)}px`;
     tooltip.style.top = `${Math.max(4, top)}px`;
   };

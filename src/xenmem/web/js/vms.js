@@ -3,7 +3,7 @@
 
 import { setBytes } from "./bytes.js";
 import { createChart, updateChart } from "./chart.js";
-import { h, keyed } from "./dom.js";
+import { copy, keyed } from "./dom.js";
 import { createScale, updateScale } from "./scale.js";
 
 const HEALTH = {
@@ -14,28 +14,11 @@ const HEALTH = {
   "no-driver": ["no driver", "No balloon driver has announced itself yet"],
 };
 
-// In reading order on a three-column grid: the minimums above their maximums.
-const FIELDS = [
-  ["static_min", "static min"],
-  ["dynamic_min", "dynamic min"],
-  ["target", "target"],
-  ["static_max", "static max"],
-  ["dynamic_max", "dynamic max"],
-  ["actual", "actual"],
-];
-
 function createCard() {
-  return h("article", { class: "card vm" },
-    h("header", { class: "vm-head" },
-      h("span", { class: "swatch", "data-kind": "ram" }),
-      h("h3"),
-      h("span", { class: "badge power" }),
-      h("span", { class: "badge health" })),
-    h("p", { class: "where" }),
-    createScale(),
-    h("dl", { class: "limits" }, ...FIELDS.map(([field, label]) =>
-      h("div", { "data-field": field }, h("dt", { text: label }), h("dd", { class: "bytes" })))),
-    createChart());
+  const card = copy("vm-card");
+  card.querySelector(".limits").before(createScale());
+  card.append(createChart());
+  return card;
 }
 
 function healthSince(metrics, health) {
@@ -56,10 +39,13 @@ function updateCard(card, vm) {
   health.textContent = label;
   health.dataset.health = vm.health ?? "";
   health.dataset.tip = `Balloon driver: ${meaning}${healthSince(vm.metrics, vm.health)}`;
-  card.querySelector(".where").textContent = vm.hostName === null ? "Not resident on any host" : `on ${vm.hostName}`;
+  card.querySelector(".where").textContent =
+    vm.hostName === null ? "Not resident on any host" : `on ${vm.hostName}`;
   const values = { ...vm.limits, target: vm.target, actual: vm.actual };
-  for (const [field, label] of FIELDS) {
-    const value = card.querySelector(`[data-field="${field}"] dd`);
+  for (const row of card.querySelectorAll("[data-field]")) {
+    const field = row.dataset.field;
+    const label = row.querySelector("dt").textContent;
+    const value = row.querySelector("dd");
     if (values[field] === null) {
       value.textContent = "—";
       delete value.dataset.bytes;
