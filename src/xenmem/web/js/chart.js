@@ -3,10 +3,9 @@
 // spans the history kept, from half a minute (a page just opened) to the whole window.
 
 import { human } from "./bytes.js";
-import { svg } from "./dom.js";
+import { attrs, pixelViewBox, svg } from "./dom.js";
 import { WINDOW_MS } from "./history.js";
 
-const WIDTH = 400;
 const HEIGHT = 84;
 const TOP = 8;
 const BOTTOM = 66;
@@ -15,15 +14,15 @@ const MIN_SPAN_MS = 30 * 1000;
 export function createChart() {
   return svg(
     "svg",
-    { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, "aria-hidden": "true" },
-    svg("rect", { class: "plot", x: 0, y: TOP, width: WIDTH, height: BOTTOM - TOP }),
+    { class: "chart", "aria-hidden": "true" },
+    svg("rect", { class: "plot", x: 0, y: TOP, height: BOTTOM - TOP }),
     svg("path", { class: "dynamic-band" }),
     svg("path", { class: "target-line" }),
     svg("path", { class: "actual-line" }),
     svg("text", { class: "axis-label since", x: 2, y: HEIGHT - 4 }),
-    svg("text", { class: "axis-label end", x: WIDTH - 2, y: HEIGHT - 4, text: "now" }),
+    svg("text", { class: "axis-label end now", y: HEIGHT - 4, text: "now" }),
     svg("text", { class: "axis-label peak", x: 4, y: TOP + 11 }),
-    svg("text", { class: "idle", x: WIDTH / 2, y: (TOP + BOTTOM) / 2 + 4, text: "not running" }),
+    svg("text", { class: "idle", y: (TOP + BOTTOM) / 2 + 4, text: "not running" }),
   );
 }
 
@@ -63,7 +62,11 @@ export function updateChart(chart, { points, limits, now }) {
   const peaks = points.map((p) => Math.max(p.target ?? 0, p.actual ?? 0, p.dynamic_max));
   const top = Math.max(limits.static_max, ...peaks, 1);
   const span = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, now - (points[0]?.t ?? now)));
-  const x = (t) => (WIDTH * Math.max(0, t - (now - span))) / span;
+  const width = pixelViewBox(chart, HEIGHT);
+  attrs(chart.querySelector(".plot"), { width });
+  attrs(chart.querySelector(".now"), { x: width - 2 });
+  attrs(chart.querySelector(".idle"), { x: width / 2 });
+  const x = (t) => (width * Math.max(0, t - (now - span))) / span;
   chart.querySelector(".since").textContent = ago(span);
   const y = (bytes) => BOTTOM - ((BOTTOM - TOP) * bytes) / top;
   chart

@@ -47,3 +47,11 @@ export function keyed(container, items, keyOf, create, update) {
     node.remove();
   }
 }
+
+// Gives an SVG one unit per pixel, so that its text and markers keep their size at any
+// width; returns the width (a default while the SVG is not laid out).
+export function pixelViewBox(element, height) {
+  const width = element.clientWidth || 400;
+  element.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  return width;
+}

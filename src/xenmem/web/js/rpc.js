@@ -32,12 +32,7 @@ async function call(method, params, signal) {
 
 export class Session {
   static async login(user, password) {
-    const ref = await call("session.login_with_password", [
-      user,
-      password,
-      "2.23",
-      "xenmem-dashboard",
-    ]);
+    const ref = await call("session.login_with_password", [user, password]);
     return new Session(ref);
   }
 

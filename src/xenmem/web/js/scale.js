@@ -2,9 +2,9 @@
 // dynamic range inside it, and the balloon target (triangle) and actual memory (dot).
 
 import { human } from "./bytes.js";
-import { attrs, svg } from "./dom.js";
+import { attrs, pixelViewBox, svg } from "./dom.js";
 
-const WIDTH = 400;
+const HEIGHT = 52;
 const PAD = 10;
 const TRACK_Y = 16;
 const TRACK_H = 12;
@@ -12,15 +12,15 @@ const TRACK_H = 12;
 export function createScale() {
   return svg(
     "svg",
-    { class: "scale", viewBox: `0 0 ${WIDTH} 52`, "aria-hidden": "true" },
+    { class: "scale", "aria-hidden": "true" },
     svg("rect", { class: "track", x: PAD, y: TRACK_Y, height: TRACK_H, rx: 3 }),
     svg("rect", { class: "static-range", y: TRACK_Y, height: TRACK_H, rx: 3 }),
     svg("rect", { class: "dynamic-range", y: TRACK_Y, height: TRACK_H, rx: 3 }),
     svg("line", { class: "target", y1: TRACK_Y - 4, y2: TRACK_Y + TRACK_H + 4 }),
     svg("path", { class: "target-head" }),
     svg("circle", { class: "actual", cy: TRACK_Y + TRACK_H / 2, r: 4.5 }),
-    svg("text", { class: "end start", x: PAD, y: 46, text: "0" }),
-    svg("text", { class: "end finish", x: WIDTH - PAD, y: 46 }),
+    svg("text", { class: "start", x: PAD, y: HEIGHT - 6, text: "0" }),
+    svg("text", { class: "end finish", y: HEIGHT - 6 }),
   );
 }
 
@@ -28,12 +28,14 @@ export function createScale() {
 // bytes, or null when the VM is not running.
 export function updateScale(scale, { limits, target, actual }) {
   const top = Math.max(limits.static_max, target ?? 0, actual ?? 0, 1);
-  const x = (bytes) => PAD + ((WIDTH - 2 * PAD) * bytes) / top;
+  const width = pixelViewBox(scale, HEIGHT);
+  const x = (bytes) => PAD + ((width - 2 * PAD) * bytes) / top;
   const span = (element, from, to) =>
     attrs(element, { x: x(from), width: Math.max(0, x(to) - x(from)) });
   span(scale.querySelector(".track"), 0, top);
   span(scale.querySelector(".static-range"), limits.static_min, limits.static_max);
   span(scale.querySelector(".dynamic-range"), limits.dynamic_min, limits.dynamic_max);
+  attrs(scale.querySelector(".finish"), { x: width - PAD });
   scale.querySelector(".finish").textContent = human(top);
   const running = target !== null;
   for (const marker of scale.querySelectorAll(".target, .target-head, .actual")) {
