@@ -581,3 +581,25 @@ def test_raising_dynamic_min_above_the_guest_never_eats_the_reserve() -> None:
     assert agent.xen.faults == []
     assert agent.xen.physinfo().free_kib >= 73728 - 512
     pool.assert_consistent()
+
+
+def test_holding_a_target_above_what_the_host_has_is_refused_in_kib() -> None:
+    """Found by the stateful test: a held target is a raised floor and needs the same check."""
+    pool = Pool(small_pool(hosts=1, memory=6 * GIB))
+    host = pool.hosts[0]
+    vm = pool.vm(
+        memory_static_min=256 * MIB,
+        memory_dynamic_min=256 * MIB,
+        memory_dynamic_max=5 * GIB,
+        memory_static_max=5 * GIB,
+    )
+    start(pool, vm)
+    available = pool.free(host)
+    assert pool.error("VM.set_memory_target_live", vm, 5 * GIB) == [
+        "HOST_NOT_ENOUGH_FREE_MEMORY",
+        str((5 * GIB - 256 * MIB) // 1024),
+        str(available // 1024),
+    ]
+    pool.call("VM.set_memory_target_live", vm, 256 * MIB + available)
+    pool.advance(30)
+    pool.assert_consistent()
