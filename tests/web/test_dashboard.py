@@ -244,37 +244,6 @@ def test_the_page_follows_a_dynamic_range_change(page: webdriver.Chrome, pool: P
     assert shown["target_line"].count("V") > before.count("V")
 
 
-def test_the_page_sizes_a_vm_as_the_server_does(page: webdriver.Chrome) -> None:
-    cases = [
-        {"domainType": kind, "staticMax": smax, "dynamicMin": smax // 3 + 12345, "vcpus": vcpus}
-        for kind in ("hvm", "pvh", "pv", "pv_in_pvh")
-        for smax in (256 * MIB, 4 * GIB + 1, 100 * GIB, 1536 * GIB)
-        for vcpus in (1, 7, 14, 64)
-    ]
-    needed = page.execute_async_script(
-        """
-        const [cases, done] = arguments;
-        import("/static/js/requirement.js").then(
-          (module) => done(cases.map((vm) => module.startRequirement(vm).needed)),
-          (error) => done(String(error)));
-        """,
-        cases,
-    )
-    assert needed == [
-        start_requirement(
-            VmMemory(
-                domain_type=DomainType(case["domainType"]),
-                static_min=case["dynamicMin"],
-                dynamic_min=case["dynamicMin"],
-                dynamic_max=case["staticMax"],
-                static_max=case["staticMax"],
-                vcpus_max=case["vcpus"],
-            )
-        )
-        for case in cases
-    ]
-
-
 def _fill(page: webdriver.Chrome, name: str, value: str) -> None:
     field = page.find_element(By.CSS_SELECTOR, f"#fit [name={name}]")
     field.clear()

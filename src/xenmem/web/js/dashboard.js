@@ -20,7 +20,7 @@ export class Dashboard {
     this.history = new History();
     this.numbers = new HostNumbers(session, {
       onUpdate: () => this.schedule(),
-      onError: (error) => this.trouble(error),
+      onError: (error) => this.trouble(error, "Reading a ledger failed"),
     });
     this.frame = 0;
     this.ended = null;
@@ -35,7 +35,7 @@ export class Dashboard {
     try {
       await follow(this.session, this.records, {
         onBatch: (changes, fresh) => this.onBatch(changes, fresh),
-        onTrouble: (error) => this.trouble(error),
+        onTrouble: (error) => this.trouble(error, "Reconnecting…"),
       });
     } finally {
       clearInterval(this.clock);
@@ -73,12 +73,13 @@ export class Dashboard {
     }
   }
 
-  trouble(error) {
+  // A lost session ends the dashboard; anything else is shown until the next good batch.
+  trouble(error, doing) {
     if (error.code === "SESSION_INVALID") {
       this.ended = "The session has ended: sign in again.";
       this.session.aborter.abort();
     } else if (error.name !== "AbortError") {
-      this.onStatus("trouble", `Reconnecting… ${error.message}`);
+      this.onStatus("trouble", `${doing} (${error.message})`);
     }
   }
 

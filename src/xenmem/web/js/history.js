@@ -4,7 +4,7 @@
 
 export const WINDOW_MS = 5 * 60 * 1000;
 
-const same = (a, b) => Object.keys(a).every((key) => a[key] === b[key]);
+const unchanged = (sample, point) => Object.keys(sample).every((key) => sample[key] === point[key]);
 
 export class History {
   constructor() {
@@ -19,7 +19,7 @@ export class History {
       this.series.set(vm, points);
     }
     const last = points.at(-1);
-    if (last !== undefined && same(last, sample)) {
+    if (last !== undefined && unchanged(sample, last)) {
       return;
     }
     points.push({ ...sample, t: now });
