@@ -127,7 +127,7 @@ def test_ledger_parts_in_order_with_refs_that_hold_colons(run: RunModules) -> No
           for (const [ref, name] of [["OpaqueRef:a", "web"], ["OpaqueRef:b", "db"]]) {
             pool.apply({ class: "vm", operation: "add", ref, snapshot: { name_label: name } });
           }
-          const hues = model.hues(model.guests(pool));
+          const hues = new model.Palette().hues(model.guests(pool));
           return model.ledgerParts(ledger, pool, hues).map((part) => [part.label, part.bytes]);
         }""",
         ledger,

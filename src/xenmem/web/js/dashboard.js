@@ -4,7 +4,7 @@
 import { renderFit } from "./fit.js";
 import { History } from "./history.js";
 import { renderHosts } from "./hosts.js";
-import { balloonHealth, guests, hosts, hues } from "./model.js";
+import { balloonHealth, guests, hosts, Palette } from "./model.js";
 import { HostNumbers } from "./numbers.js";
 import { follow, Records } from "./records.js";
 import { renderVms } from "./vms.js";
@@ -18,6 +18,7 @@ export class Dashboard {
     this.onStatus = onStatus;
     this.records = new Records();
     this.history = new History();
+    this.palette = new Palette();
     this.numbers = new HostNumbers(session, {
       onUpdate: () => this.schedule(),
       onError: (error) => this.trouble(error, "Reading a ledger failed"),
@@ -122,7 +123,7 @@ export class Dashboard {
       pool === undefined ? "" : `pool ${pool[1].name_label}`;
     const hostList = hosts(this.records);
     const guestList = guests(this.records);
-    const hueOf = hues(guestList);
+    const hueOf = this.palette.hues(guestList);
     renderHosts(
       this.page.querySelector("#hosts"),
       hostList.map(([ref, host]) => ({

@@ -19,12 +19,23 @@ export function guests(records) {
     .sort(byName);
 }
 
-// A colour per guest, the same in the ledger bar, its table and the guest's card; the
-// golden angle keeps neighbours in the list far apart on the colour wheel.
-export function hues(guestList) {
-  return new Map(
-    guestList.map(([ref], index) => [ref, Math.round((200 + index * GOLDEN_ANGLE) % 360)]),
-  );
+// A colour per guest, the same in the ledger bar, its table and the guest's card. A guest
+// keeps its colour while the page is open; each new one is a golden angle on from the last,
+// far from the colours already given.
+export class Palette {
+  constructor() {
+    this.given = new Map();
+  }
+
+  // Guest → hue, in the guests' order.
+  hues(guestList) {
+    for (const [ref] of guestList) {
+      if (!this.given.has(ref)) {
+        this.given.set(ref, Math.round((200 + this.given.size * GOLDEN_ANGLE) % 360));
+      }
+    }
+    return new Map(guestList.map(([ref]) => [ref, this.given.get(ref)]));
+  }
 }
 
 // The ledger's parts in the order they are drawn, guests in the order of `hueOf`; their
