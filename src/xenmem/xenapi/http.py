@@ -44,10 +44,7 @@ _PAGE_HEADERS = (
     (b"cache-control", b"no-cache"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-    ),
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
 )
 _CONTENT_TYPES = {
     ".html": b"text/html; charset=utf-8",
