@@ -127,7 +127,7 @@ def assert_books_balance(api: Any) -> None:
     for host, book in books.items():
         assert int(api.host.compute_free_memory(host)) == expected_free(book, vms, host)
         ledger = api.host.get_memory_ledger(host)
-        assert check_ledger(host, ledger, xen_bytes=XEN_BYTES) == []
+        assert check_ledger(host, ledger) == []
         assert unreserved_free(ledger) >= 0
         in_ledger = {key[len("vm:") : -len(":ram")] for key in ledger if key.endswith(":ram")}
         running_here = {
@@ -140,6 +140,17 @@ def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
     running: RunningServer, api: Any
 ) -> None:
     vms = [new_vm(api, f"storm-{i}", balloon) for i, balloon in enumerate(BALLOONS)]
+    try:
+        storm(running, api, vms)
+    finally:
+        until(lambda: all(not api.VM.get_current_operations(vm) for vm in vms))
+        for vm in vms:
+            if api.VM.get_power_state(vm) != "Halted":
+                api.VM.hard_shutdown(vm)
+            api.VM.destroy(vm)
+
+
+def storm(running: RunningServer, api: Any, vms: list[str]) -> None:
     hosts = list(api.host.get_all())
     plan = Plan(
         url=running.url,
@@ -171,10 +182,12 @@ def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
     assert tally.unexpected == [], summary
     assert watcher.problems == [], watcher.problems[:20]
     assert watcher.observations > 10
-    # The known reservation bug (test_reservation_race) shows as failed builds and, while
-    # it lasts, reservations not backed by free memory; reported, never anything else.
-    if tally.known or watcher.unbacked_reservations:
-        print(f"known bug seen: {tally.known} {watcher.unbacked_reservations[:5]}")
+    # Two known bugs, each reproduced deterministically by an xfail test, are reported,
+    # not failed on: failed builds and unbacked reservations (test_reservation_race), and
+    # the ledger counting a ballooning guest twice (test_ledger_snapshot).
+    known = tally.known + watcher.unbacked_reservations + watcher.counted_twice
+    if known:
+        print(f"known bugs seen: {known[:10]}")
     # The storm did what it is for: successes of every kind, admission refusals, and
     # concurrent operations on one VM refused.
     for message in ("VM.start", "VM.start_on", "VM.pool_migrate", "VM.set_memory_dynamic_range"):
@@ -183,10 +196,6 @@ def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
     assert sum(tally.count(code) for code in refusals) > 0, summary
     assert tally.count("OTHER_OPERATION_IN_PROGRESS") > 0, summary
     assert_books_balance(api)
-    for vm in vms:
-        if api.VM.get_power_state(vm) != "Halted":
-            api.VM.hard_shutdown(vm)
-        api.VM.destroy(vm)
 
 
 def test_a_memory_operation_in_progress_refuses_the_others(
