@@ -217,7 +217,7 @@ def reader(api: Any, plan: WorkerPlan, rng: random.Random, results: Results) -> 
     elif roll < 0.90:
         timed(results, "host.get_memory_ledger", lambda: api.host.get_memory_ledger(host))
     else:
-        metrics = api.VM.get_metrics(vm)
+        metrics = timed(results, "VM.get_metrics", lambda: api.VM.get_metrics(vm))
         timed(
             results,
             "VM_metrics.get_memory_actual",
@@ -227,7 +227,7 @@ def reader(api: Any, plan: WorkerPlan, rng: random.Random, results: Results) -> 
 
 def writer(api: Any, vms: list[str], rng: random.Random, results: Results) -> None:
     vm = rng.choice(vms)
-    state = api.VM.get_power_state(vm)
+    state = timed(results, "VM.get_power_state", lambda: api.VM.get_power_state(vm))
     if state == "Halted":
         timed(results, "VM.start", lambda: api.VM.start(vm, False, False))
     elif rng.random() < 0.1:
@@ -469,6 +469,7 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
             f"{percentile(values, 50):.2f} | {percentile(values, 99):.2f} | "
             f"{max(values):.1f} | {refusals or ''} |"
         )
+    every = sum(len(v) for v in results.latencies.values())
     print(f"all calls but event.from: {total / seconds:,.0f} calls/s")
     print(f"events delivered to watchers: {results.events:,}")
     print(f"unexpected errors: {report.unexpected() or 'none'}")
@@ -478,7 +479,9 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         last = samples[-1][0]
         span = min(10.0, last / 3)  # the first seconds are client start-up (warm-up)
         points = [(t, rss) for t, rss, _ in samples if t >= span]
-        cpu = (samples[-1][2] - samples[0][2]) / max(1e-9, last)
+        cpu_s = samples[-1][2] - samples[0][2]
+        cpu = cpu_s / max(1e-9, last)
+        print(f"server CPU per call (all {every:,} calls): {1000 * cpu_s / max(1, every):.2f} ms")
         print(
             f"server RSS MiB: after {span:.0f} s of warm-up, first {span:.0f} s "
             f"{window(samples, span, 2 * span):.1f}, "
