@@ -231,8 +231,7 @@ def check_ledger(host: str, ledger: Mapping[str, Any]) -> list[str]:
 
 def xen_part_short(ledger: Mapping[str, Any], xen_bytes: int) -> int:
     """How far the ledger's `xen` part is below what Xen and the crash kernel take
-    (`xen_bytes`): memory counted twice elsewhere in the ledger. A known artefact,
-    reproduced by test_ledger_snapshot (xfail), while guests balloon."""
+    (`xen_bytes`): memory counted twice elsewhere in the ledger."""
     return max(0, xen_bytes - int(ledger["xen"]))
 
 

@@ -160,8 +160,8 @@ def _unbooted_domain(
 def read_host(xen: Hypervisor, config: SqueezerConfig) -> Snapshot:
     """Snapshot the host; calibrates memory-offset for newly booted domains (a write)."""
     store = xen.xenstore
-    xen_domains = tuple(xen.domains())
-    physinfo = xen.physinfo()
+    physinfo, listed = xen.sample()
+    xen_domains = tuple(listed)
     domains: list[Domain] = []
     views: dict[int, DomainView] = {}
     unaccounted = 0

@@ -101,6 +101,11 @@ class Hypervisor(Protocol):
         """Every existing domain, in creation order."""
         ...
 
+    def sample(self) -> tuple[PhysInfo, list[DomainInfo]]:
+        """Physinfo and the domain list from one look at the host, so that memory moving
+        between two calls is not seen both in a domain and as free."""
+        ...
+
     def create_domain(self, *, domain_type: DomainType, max_kib: int) -> int:
         """A new, paused, empty domain; returns its domid and fires `@introduceDomain`."""
         ...

@@ -121,14 +121,17 @@ class SimulatedHost:
         return self._store
 
     def physinfo(self) -> PhysInfo:
-        self.catch_up()
-        return PhysInfo(
-            total_kib=self.spec.total_kib, free_kib=self._free_kib, scrub_kib=self._scrub_kib
-        )
+        return self.sample()[0]
 
     def domains(self) -> list[DomainInfo]:
+        return self.sample()[1]
+
+    def sample(self) -> tuple[PhysInfo, list[DomainInfo]]:
         self.catch_up()
-        return [domain.info() for domain in self._domains.values()]
+        physinfo = PhysInfo(
+            total_kib=self.spec.total_kib, free_kib=self._free_kib, scrub_kib=self._scrub_kib
+        )
+        return physinfo, [domain.info() for domain in self._domains.values()]
 
     def create_domain(
         self, *, domain_type: DomainType, max_kib: int, domid: int | None = None
