@@ -88,6 +88,28 @@ def test_driver_announces_itself_after_the_boot_delay_and_only_when_running() ->
     assert host.xenstore.read(domain_path(domid, "data/updated")) == "1"
 
 
+def test_a_guest_moves_toward_its_target_only_once_its_driver_has_announced_itself() -> None:
+    clock, host, domid = guest_host(Ideal(rate_kib_s=100), boot_delay=2.0)
+    host.xenstore.write(domain_path(domid, "memory/target"), "0")
+    host.unpause_domain(domid)
+    clock.advance(2.0)
+    # Announced at the end of the tick reaching 2.0 s; no movement before or during it.
+    assert host.xenstore.read(domain_path(domid, "control/feature-balloon")) == "1"
+    assert host.domains()[0].tot_kib == 1000
+    clock.advance(0.1)
+    assert host.domains()[0].tot_kib == 990
+
+
+def test_a_guest_without_a_balloon_driver_never_moves_toward_its_target() -> None:
+    for driver in (NoDriver(), Ideal(rate_kib_s=100, announces=False)):
+        clock, host, domid = guest_host(driver)
+        host.xenstore.write(domain_path(domid, "memory/target"), "0")
+        host.unpause_domain(domid)
+        clock.advance(10.0)
+        assert host.xenstore.read(domain_path(domid, "control/feature-balloon")) is None
+        assert host.domains()[0].tot_kib == 1000
+
+
 def test_growth_is_capped_by_maxmem_and_refused_beyond_free_memory() -> None:
     clock, host, domid = guest_host(Greedy(rate_kib_s=1000), free=150)
     host.unpause_domain(domid)

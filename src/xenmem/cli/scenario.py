@@ -7,7 +7,6 @@ and a list of steps run one after the other until one fails. Amounts are KiB, ra
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,7 +91,7 @@ def _object(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _driver(untrusted: Any, where: str, announces: bool) -> Driver:
+def _driver(untrusted: Any, where: str, can_balloon: bool) -> Driver:
     spec = _object(untrusted, where)
     kind = _field(spec, "kind", where)
     builders: dict[str, Callable[[], Driver]] = {
@@ -112,8 +111,14 @@ def _driver(untrusted: Any, where: str, announces: bool) -> Driver:
     }
     if not isinstance(kind, str) or kind not in builders:
         raise ScenarioError(f"{where}.kind: expected one of {', '.join(builders)}, got {kind!r}")
-    # Whether the guest announces a balloon driver is the domain's `can_balloon`.
-    return dataclasses.replace(builders[kind](), announces=announces)
+    driver = builders[kind]()
+    # A domain that cannot balloon runs no balloon driver: it never announces itself and
+    # never moves, whatever driver the scenario names (squeezer.md §3.8, §7).
+    if not can_balloon:
+        return NoDriver()
+    if not driver.announces:
+        raise ScenarioError(f"{where}.kind: 'none' is a domain with can_balloon false")
+    return driver
 
 
 def _interval(spec: Mapping[str, Any], where: str) -> float:

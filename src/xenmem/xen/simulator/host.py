@@ -269,6 +269,10 @@ class SimulatedHost:
             if end_s >= domain.started_s + guest.boot_delay_s:
                 self._announce(domain)
             return
+        if not guest.driver.announces:
+            # No balloon driver has announced itself: nothing in the guest watches its
+            # target, so it never moves toward one (squeezer.md §3.8, §7).
+            return
         target = _parse_kib(self._store.read(domain_path(domain.domid, "memory/target")))
         if target is None:
             return
