@@ -183,3 +183,42 @@ def test_periodic_balance_hands_back_a_deleted_reservation_within_ten_seconds() 
     run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
     assert host.xenstore.read(domain_path(domid, "memory/target")) == str(GIB_KIB)
     assert svc.squeezer.ledger().adds_up()
+
+
+def test_transfer_sets_maxmem_with_the_memory_offset() -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
+    host.xenstore.write(domain_path(domid, "memory/memory-offset"), "300")
+    run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, domid))
+    # PV: no Xen offset; amount + memory-offset (§2.3, §5.2).
+    assert next(d.max_kib for d in host.domains() if d.domid == domid) == 5300
+
+
+def test_transfer_to_a_domain_without_a_xenstore_directory_is_unknown() -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    with pytest.raises(UnknownReservation):
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, 42))
+    assert host.xenstore.read("/squeezed/state/s/r0/in-transfer") is None
+
+
+def test_a_failing_maxmem_step_of_a_transfer_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    # A xenstore directory but no Xen domain: set_maxmem cannot succeed.
+    host.xenstore.write(domain_path(42, "memory/static-max"), "1")
+    # A Xen domain whose maxmem would be negative: Xen refuses it.
+    rid2 = run_virtual(svc.reserve_memory("dbg", "s", 6000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=77)
+    host.xenstore.write(domain_path(domid, "memory/memory-offset"), "-7000")
+    with caplog.at_level("WARNING", logger="xenmem.balloon.service"):
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, 42))
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid2, domid))
+    assert host.xenstore.read(domain_path(42, "memory/initial-reservation")) == "5000"
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}/in-transfer") == "42"
+    assert host.xenstore.read(domain_path(domid, "memory/reservation-id")) == rid2
+    assert next(d.max_kib for d in host.domains() if d.domid == domid) == 77
+    assert len([r for r in caplog.records if "setmaxmem" in r.getMessage()]) == 2
