@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from xenmem.balloon import Squeezer, SqueezerConfig
+import pytest
+
+from xenmem.balloon import DomainsRefusedToCooperate, Squeezer, SqueezerConfig
 from xenmem.memory.model import DomainType
 from xenmem.xen import VirtualClock, domain_path, run_virtual
 from xenmem.xen.simulator import Guest, HostSpec, Ideal, SimulatedHost, Stuck
@@ -223,3 +225,29 @@ def test_the_ledger_adds_up_and_matches_the_simulator() -> None:
     assert ledger.adds_up()
     assert ledger.xen_kib == rig.host.xen_kib
     assert ledger.unaccounted_kib == 50_000
+
+
+def test_balance_memory_swallows_and_logs_every_failure(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Plenty free and the only domain, stuck, should grow: once it is declared stuck
+    # nobody can take the surplus, so the loop fails naming it (§3.4), and balance_memory
+    # swallows that as it swallows anything else (§3.6).
+    rig = Rig(free_kib=T + 100_000)
+    stuck = rig.add(dmin=1000, dmax=200_000, actual=1000, driver=Stuck())
+    rig.ready()
+    with pytest.raises(DomainsRefusedToCooperate):
+        run_virtual(rig.squeezer.change_host_free_memory(T, rig.squeezer.is_balanced))
+    with caplog.at_level("WARNING", logger="xenmem.balloon.squeezer"):
+        run_virtual(rig.squeezer.balance_memory())
+
+        async def broken(required_kib: int, success: object) -> None:
+            raise RuntimeError("xenstore went away")
+
+        monkeypatch.setattr(rig.squeezer, "change_host_free_memory", broken)
+        run_virtual(rig.squeezer.balance_memory())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(
+        f"DomainsRefusedToCooperate: Domains_refused_to_cooperate({stuck})" in m for m in messages
+    )
+    assert any("RuntimeError: xenstore went away" in m for m in messages)
