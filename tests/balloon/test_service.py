@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 
 import pytest
@@ -20,7 +21,7 @@ from xenmem.balloon import (
 )
 from xenmem.balloon.service import DIAGNOSTICS
 from xenmem.memory.model import DomainType
-from xenmem.xen import RealClock, VirtualClock, domain_path, run_virtual
+from xenmem.xen import Clock, PhysInfo, RealClock, VirtualClock, domain_path, run_virtual
 from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost
 
 GIB_KIB = 1024 * 1024
@@ -222,3 +223,54 @@ def test_a_failing_maxmem_step_of_a_transfer_is_logged_not_raised(
     assert host.xenstore.read(domain_path(domid, "memory/reservation-id")) == rid2
     assert next(d.max_kib for d in host.domains() if d.domid == domid) == 77
     assert len([r for r in caplog.records if "setmaxmem" in r.getMessage()]) == 2
+
+
+class _CountedHost(SimulatedHost):
+    """Counts physinfo readings; the first `drift_calls` readings each show `drift_kib`
+    more free memory than the one before."""
+
+    def __init__(self, spec: HostSpec, clock: Clock, *, drift_kib: int = 0, drift_calls: int = 0):
+        super().__init__(spec, clock)
+        self.calls = 0
+        self.drift_kib = drift_kib
+        self.drift_calls = drift_calls
+
+    def physinfo(self) -> PhysInfo:
+        self.calls += 1
+        info = super().physinfo()
+        drift = self.drift_kib * min(self.calls, self.drift_calls)
+        return dataclasses.replace(info, free_kib=info.free_kib + drift)
+
+
+def test_concurrent_first_callers_share_one_boot_time_measurement() -> None:
+    async def scenario() -> tuple[list[int], int]:
+        clock = RealClock(scale=1000.0)
+        host = _CountedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
+        svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+        calls = [svc.get_host_initial_free_memory(f"dbg{n}") for n in range(3)]
+        results = await asyncio.wait_for(asyncio.gather(*calls), timeout=30)
+        later = await svc.get_host_initial_free_memory("late")
+        return [*results, later], host.calls
+
+    results, readings = asyncio.run(scenario())
+    assert len(set(results)) == 1 and results[0] > 0
+    assert readings == 10
+
+
+def test_boot_time_samples_within_exactly_the_tolerance_are_stable() -> None:
+    clock = VirtualClock()
+    # Each of the first five readings shows exactly 1 MiB (the tolerance) more free.
+    host = _CountedHost(HostSpec.default(16 * GIB_KIB * 1024), clock, drift_kib=1024, drift_calls=5)
+    svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+    run_virtual(svc.get_host_initial_free_memory("dbg"))
+    # "Within" is inclusive: the first ten readings already count as stable.
+    assert clock.now() == 9.0
+
+
+def test_initial_free_memory_is_zero_when_it_cannot_be_measured() -> None:
+    clock = VirtualClock()
+    # Without a domain 0 there is no dom0 total memory to add: the measurement fails.
+    host = SimulatedHost(HostSpec(total_kib=GIB_KIB, xen_kib=0, dom0_kib=None), clock)
+    svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+    assert run_virtual(svc.get_host_initial_free_memory("dbg")) == 0
+    assert run_virtual(svc.get_host_initial_free_memory("dbg")) == 0

@@ -68,6 +68,8 @@ class MemoryService:
         self.lock = asyncio.Lock()
         self._new_id = new_reservation_id
         self._boot_free_bytes: int | None = None
+        # Uncontended, an asyncio lock needs no event loop: run_virtual can drive this too.
+        self._boot_free_lock = asyncio.Lock()
         if squeezer.config.manage_domain_zero:
             self._configure_domain_zero()
 
@@ -205,13 +207,20 @@ class MemoryService:
         return self.squeezer.config.target_host_free_kib
 
     async def get_host_initial_free_memory(self, dbg: str) -> int:
-        """Bytes free at boot (total less Xen's share); measured once, 0 on failure."""
-        if self._boot_free_bytes is None:
-            try:
-                self._boot_free_bytes = await self._measure_boot_free_bytes()
-            except XenError:
-                return 0
-        return self._boot_free_bytes
+        """Bytes free at boot (total less Xen's share), 0 if it could not be measured.
+
+        Measured once, by the first caller; callers arriving meanwhile wait for that one
+        measurement, as squeezed's callers wait for its boot-time thread (§5.2). Not under
+        the big lock.
+        """
+        async with self._boot_free_lock:
+            if self._boot_free_bytes is None:
+                try:
+                    self._boot_free_bytes = await self._measure_boot_free_bytes()
+                except Exception as error:  # any failure reads as 0, as squeezed's (§5.2)
+                    _log.warning("boot-time free memory not measured: %s", error)
+                    self._boot_free_bytes = 0
+            return self._boot_free_bytes
 
     async def _measure_boot_free_bytes(self) -> int:
         """Sample every interval until `boot_free_samples` consecutive readings (the first
