@@ -11,9 +11,11 @@ from xenmem.memory.model import DomainType
 from xenmem.xen import RealClock, VirtualClock, XenError, domain_path, run_virtual
 from xenmem.xen.simulator import (
     Cap,
+    Fault,
     Floor,
     Greedy,
     Guest,
+    GuestFault,
     HostSpec,
     Ideal,
     Intermittent,
@@ -216,3 +218,24 @@ def test_run_virtual_refuses_a_coroutine_that_really_suspends() -> None:
         run_virtual(real())
     with pytest.raises(ValueError, match="positive"):
         RealClock(scale=0)
+
+
+def test_a_host_built_to_stop_at_a_fault_stops_at_the_first_refused_allocation() -> None:
+    clock = VirtualClock()
+    host = SimulatedHost(
+        HostSpec(total_kib=2015, xen_kib=0, dom0_kib=None), clock, stop_at_fault=True
+    )
+    for _ in range(2):
+        domid = host.create_domain(domain_type=DomainType.PV, max_kib=5000)
+        host.build_domain(domid, memory_kib=1000, shadow_mib=0)
+        host.xenstore.write(domain_path(domid, "memory/target"), "5000")
+        host.attach_guest(domid, Guest(driver=Ideal(rate_kib_s=100)), booted=True)
+        host.unpause_domain(domid)
+    clock.advance(0.1)
+    # In the tick ending at 0.1 s the first guest takes 10 of the 15 free KiB and the
+    # second is refused 10; the host stops there.
+    with pytest.raises(GuestFault) as stopped:
+        host.domains()
+    assert stopped.value.fault == Fault(time_s=0.1, domid=2, wanted_kib=10, available_kib=5)
+    # The faulty tick is not replayed: the sizes stay as the fault left them.
+    assert [d.tot_kib for d in host.domains()] == [1010, 1000]

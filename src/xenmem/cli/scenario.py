@@ -27,6 +27,7 @@ from xenmem.xen.simulator import (
     Floor,
     Greedy,
     Guest,
+    GuestFault,
     HostSpec,
     Ideal,
     Intermittent,
@@ -213,7 +214,9 @@ class World:
 def build_world(scenario: Scenario, clock: VirtualClock | None = None) -> World:
     clock = clock or VirtualClock()
     total = scenario.host_free_kib + sum(d.actual for d in scenario.domains)
-    host = SimulatedHost(HostSpec(total_kib=total, xen_kib=0, dom0_kib=None), clock)
+    # A guest's refused allocation ends the run there, as in the reference simulator.
+    spec = HostSpec(total_kib=total, xen_kib=0, dom0_kib=None)
+    host = SimulatedHost(spec, clock, stop_at_fault=True)
     inaccuracy = scenario.config.domain_inaccuracy_kib
     for domain in scenario.domains:
         domid = domain.domid
@@ -260,6 +263,8 @@ def _outcome(world: World, step: Mapping[str, int | str]) -> tuple[str, list[int
         outcome = error.name, [error.needed_kib, error.free_kib]
     except DomainsRefusedToCooperate as error:
         outcome = error.name, list(error.domids)
+    except GuestFault:
+        outcome = "fault", []  # replaced below by the fault's own report
     new_faults = world.host.faults[faults_before:]
     if new_faults:
         fault = new_faults[0]
