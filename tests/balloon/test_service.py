@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -180,7 +181,10 @@ def test_periodic_balance_hands_back_a_deleted_reservation_within_ten_seconds() 
     host.unpause_domain(domid)
     rid = run_virtual(svc.reserve_memory("dbg", "s", 2 * GIB_KIB))
     assert int(host.xenstore.read(domain_path(domid, "memory/target")) or 0) < GIB_KIB // 2
+    squeezed_target = host.xenstore.read(domain_path(domid, "memory/target"))
     run_virtual(svc.delete_reservation("dbg", "s", rid))
+    # Deleting does not rebalance (§5.2): the periodic check does, within 10 s.
+    assert host.xenstore.read(domain_path(domid, "memory/target")) == squeezed_target
     run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
     assert host.xenstore.read(domain_path(domid, "memory/target")) == str(GIB_KIB)
     assert svc.squeezer.ledger().adds_up()
@@ -274,3 +278,78 @@ def test_initial_free_memory_is_zero_when_it_cannot_be_measured() -> None:
     svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
     assert run_virtual(svc.get_host_initial_free_memory("dbg")) == 0
     assert run_virtual(svc.get_host_initial_free_memory("dbg")) == 0
+
+
+def test_login_drops_transferred_records_too() -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "xenopsd", 1000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
+    run_virtual(svc.transfer_reservation_to_domain("dbg", "xenopsd", rid, domid))
+    run_virtual(svc.login("dbg", "xenopsd"))
+    assert host.xenstore.read(f"/squeezed/state/xenopsd/{rid}") is None
+    assert host.xenstore.directory("/squeezed/state/xenopsd") == []
+
+
+def test_reserve_memory_range_does_not_check_min_against_max() -> None:
+    svc, host = service()
+    rid, amount = run_virtual(svc.reserve_memory_range("dbg", "s", 5000, 1000))
+    # max(min, min(usable, max)) with plenty free: min wins (§3.7, §5.2).
+    assert amount == 5000
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}") == "5000"
+
+
+def test_the_periodic_check_rebalances_only_an_unbalanced_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc, _ = service()
+    balances: list[float] = []
+
+    async def balance() -> None:
+        balances.append(svc.squeezer.clock.now())
+
+    monkeypatch.setattr(svc.squeezer, "balance_memory", balance)
+    for unbalanced in (False, True):
+
+        async def answer(value: bool = unbalanced) -> bool:
+            return value
+
+        monkeypatch.setattr(svc.squeezer, "is_host_memory_unbalanced", answer)
+        run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
+    assert balances == [20.0]
+
+
+def _service_on(host_setup: Callable[[SimulatedHost], None], **config: object) -> MemoryService:
+    clock = VirtualClock()
+    host = SimulatedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
+    host_setup(host)
+    return MemoryService(Squeezer(host, clock, SqueezerConfig(**config)))  # type: ignore[arg-type]
+
+
+def test_managing_domain_zero_keeps_what_is_already_there() -> None:
+    def existing(host: SimulatedHost) -> None:
+        host.xenstore.write(domain_path(0, "memory/dynamic-max"), "1500000")
+        host.xenstore.write(domain_path(0, "memory/target"), "1400000")
+
+    svc = _service_on(
+        existing, manage_domain_zero=True, domain_zero_dynamic_min_bytes=GIB_KIB * 1024 + 1
+    )
+    store = svc.squeezer.xen.xenstore
+    # dynamic-min rounded up to whole KiB; dynamic-max and target as they were (§5.2).
+    assert store.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB + 1)
+    assert store.read(domain_path(0, "memory/dynamic-max")) == "1500000"
+    assert store.read(domain_path(0, "memory/target")) == "1400000"
+
+
+def test_managing_domain_zero_with_a_configured_max_and_no_target() -> None:
+    def no_target(host: SimulatedHost) -> None:
+        host.xenstore.write(domain_path(0, "memory/dynamic-max"), "1500000")
+        host.xenstore.remove(domain_path(0, "memory/target"))
+
+    high = 1700 * 1024 * 1024
+    svc = _service_on(no_target, manage_domain_zero=True, domain_zero_dynamic_max_bytes=high)
+    store = svc.squeezer.xen.xenstore
+    assert store.read(domain_path(0, "memory/dynamic-max")) == str(1700 * 1024)
+    assert store.read(domain_path(0, "memory/target")) == str(1700 * 1024)
+    assert svc.get_domain_zero_policy("dbg") == AutoBalloon(
+        low_bytes=GIB_KIB * 1024, high_bytes=high
+    )

@@ -54,6 +54,8 @@ def test_hidden_limits_and_odd_drivers() -> None:
     works = Intermittent(rate_kib_s=100, interval_s=1.0)
     assert works.delta(motion(1000, 0, 0.5, 0.6)) == base_delta(motion(1000, 0, 0.5, 0.6), 100)
     assert works.delta(motion(1000, 0, 0.9, 1.0)) == 0
+    # Both ends of the tick must be in working windows: ending in one is not enough.
+    assert works.delta(motion(1000, 0, 1.9, 2.0)) == 0
     assert works.delta(motion(1000, 0, 1.5, 1.6)) == 0
     assert works.delta(motion(1000, 0, 2.0, 2.1)) == -10
 
