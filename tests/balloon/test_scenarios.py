@@ -198,3 +198,18 @@ def test_a_domain_without_a_balloon_driver_neither_balloons_nor_gets_a_target() 
     assert (step["outcome"], step["elapsed"], step["free_kib"]) == ("success", 10.7, 1004)
     sizes = {d["domid"]: (d["target"], d["actual"], d["maxmem"]) for d in step["domains"]}
     assert sizes == {1: (992, 996, 992), 2: (2000, 1000, 2000)}
+
+
+def test_a_stuck_domid_0_alone_to_blame_is_cannot_free_this_much_memory() -> None:
+    # As the stuck-domain test above, but the stuck domain is domid 0: Failed [0] is
+    # reported as Cannot_free(required, F) (§3.5, CA-75568). Domain 1 frees 496 KiB
+    # (1500 → 1004) and domain 0 none.
+    parsed = scenario(
+        [
+            domain(0, dmin=1000, dmax=4000, actual=3000, driver={"kind": "stuck"}),
+            domain(1, dmin=1000, dmax=2000, actual=1500),
+        ],
+        reference_steps(2000),
+        target_host_free_kib=2000,
+    )
+    assert outcomes(parsed) == [("Cannot_free_this_much_memory", [2000, 496])]

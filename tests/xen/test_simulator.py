@@ -48,6 +48,9 @@ def test_hidden_limits_and_odd_drivers() -> None:
     assert Floor(rate_kib_s=100, floor_kib=1200).delta(motion(1000, 0)) == 200
     assert Cap(rate_kib_s=100, cap_kib=1005).delta(motion(1000, 2000)) == 5
     assert Cap(rate_kib_s=100, cap_kib=2000).delta(motion(1000, 2000)) == 10
+    # Beyond a hidden limit the guest is brought back to it, even with no move to make.
+    assert Floor(rate_kib_s=100, floor_kib=1200).delta(motion(1000, 1000)) == 200
+    assert Cap(rate_kib_s=100, cap_kib=1500).delta(motion(1600, 0)) == -100
     assert Stuck().delta(motion(1000, 0)) == 0
     assert NoDriver().delta(motion(1000, 0)) == 0 and not NoDriver().announces
     assert Greedy(rate_kib_s=100).delta(motion(1000, 0)) == 10
