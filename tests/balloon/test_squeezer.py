@@ -442,3 +442,18 @@ def test_targets_are_never_negative_nor_written_for_a_vanished_domain() -> None:
     rig.host.destroy_domain(domid)
     rig.squeezer._set_target(view, 1000)
     assert rig.host.xenstore.read(domain_path(domid)) is None
+
+
+def test_a_domain_first_seen_late_is_flagged_twenty_seconds_after_that() -> None:
+    rig = Rig(start_s=100.0)
+    domid = rig.add(dmin=1000, dmax=4000, actual=3000, target=2000, driver=Stuck())
+    rig.ready()
+    run_virtual(rig.squeezer.snapshot())
+    # Cooperative "now" (100 s) when first seen, not since the clock's origin (§4.3).
+    assert rig.read(domid, "memory/uncooperative") is None
+    rig.clock.advance(20.0)
+    run_virtual(rig.squeezer.snapshot())
+    assert rig.read(domid, "memory/uncooperative") is None
+    rig.clock.advance(0.1)
+    run_virtual(rig.squeezer.snapshot())
+    assert rig.read(domid, "memory/uncooperative") == ""
