@@ -11,7 +11,7 @@ from xenmem.memory import DomainType, VmMemory
 from xenmem.memory.domain_build import BuildKind
 from xenmem.toolstack.host_agent import HostAgent
 from xenmem.xen import VirtualClock, domain_path, run_virtual
-from xenmem.xen.simulator import Guest, HostSpec, Ideal, NoDriver, Stuck
+from xenmem.xen.simulator import Guest, HostSpec, Ideal, Intermittent, NoDriver, Stuck
 
 T = TypeVar("T")
 MIB = 1048576
@@ -191,3 +191,39 @@ def test_destroy_returns_the_memory(agent: HostAgent) -> None:
     assert agent.free_bytes == free_before
     with pytest.raises(XenAPIError):
         agent.stat("OpaqueRef:a")
+
+
+def test_a_refusal_is_remembered_until_the_guest_moves(
+    agent: HostAgent, clock: VirtualClock
+) -> None:
+    stuck_guest = Guest(driver=Stuck(), boot_delay_s=0)
+    run(agent.build("OpaqueRef:stuck", vm(GIB, 12 * GIB), stuck_guest, BuildKind.START))
+    clock.advance(1)
+    with pytest.raises(XenAPIError):
+        run(agent.build("OpaqueRef:new", vm(4 * GIB, 4 * GIB), Guest(driver=FAST), BuildKind.START))
+    # The next periodic balance gives the stuck guest its old target back: it is on
+    # target again, but it is the guest that refused, and stays reported as such.
+    clock.advance(10)
+    run(agent.memory.periodic_check())
+    stat = agent.stat("OpaqueRef:stuck")
+    assert stat.on_target
+    assert stat.refused and not stat.cooperative
+
+
+def test_an_intermittent_guest_is_forgiven_once_it_moves(
+    agent: HostAgent, clock: VirtualClock
+) -> None:
+    # Works during [0, 30), [60, 90) ... and is stuck in between.
+    flaky = Guest(driver=Intermittent(rate_kib_s=KIB_PER_GIB, interval_s=30.0), boot_delay_s=0)
+    run(agent.build("OpaqueRef:flaky", vm(GIB, 12 * GIB), flaky, BuildKind.START))
+    clock.advance(40 - clock.now())
+    # The rebalance fails (squeezed logs and swallows that); the guest is found stuck.
+    run(agent.set_dynamic_range("OpaqueRef:flaky", GIB, GIB))
+    assert agent.stat("OpaqueRef:flaky").refused
+    # From t = 60 it works again and shrinks toward its target (11 GiB at 1 GiB/s); the
+    # squeezer's next periodic look sees the progress.
+    clock.advance(75 - clock.now())
+    run(agent.memory.periodic_check())
+    stat = agent.stat("OpaqueRef:flaky")
+    assert not stat.refused
+    assert stat.cooperative

@@ -536,3 +536,70 @@ def test_a_refused_async_start_keeps_the_ledger_in_its_task(pool: Pool) -> None:
     assert ledger["total"] == 16 * GIB
     assert ledger[f"vm:{big}:ram"] == pool.call("host.get_memory_ledger", host)[f"vm:{big}:ram"]
     assert pool.record("VM", second)["scheduled_to_be_resident_on"] == NULL_REF
+
+
+def test_built_in_templates_install_by_clone(pool: Pool) -> None:
+    templates = {
+        str(r["name_label"]): vm for vm, r in pool.store.records("VM").items() if r["is_a_template"]
+    }
+    assert set(templates) == {
+        "Debian Bookworm 12",
+        "Windows 10 (64-bit)",
+        "Windows 11",
+        "Other install media",
+    }
+    debian = templates["Debian Bookworm 12"]
+    assert limits(pool, debian) == (1024, 2048, 2048, 2048, 2048)
+    assert pool.record("VM", debian)["memory_overhead"] == pool.call(
+        "VM.compute_memory_overhead", debian
+    )
+    assert pool.error("VM.start", debian, False, False) == ["VM_IS_TEMPLATE", debian, "start"]
+    assert pool.error("VM.destroy", debian) == ["VM_IS_TEMPLATE", debian, "destroy"]
+    installed = pool.call("VM.clone", debian, "web")
+    with pool.store.transaction() as tx:
+        tx.update("VM", installed, {"is_a_template": False})
+    assert pool.record("VM", installed)["is_default_template"] is False
+    host = start(pool, installed)
+    assert pool.record("VM", installed)["power_state"] == "Running"
+    assert pool.free(host) == pool.expected_free(host)
+
+
+def test_raising_dynamic_min_above_the_guest_never_eats_the_reserve() -> None:
+    """Found by the stateful test: after a migration at 256 MiB, a range of [512 MiB, 5 GiB]
+    made squeezed's policy hand out 256 MiB more than was free."""
+    pool = Pool(small_pool(hosts=2, memory=6 * GIB))
+    vm = pool.vm(
+        memory_static_min=256 * MIB,
+        memory_dynamic_min=256 * MIB,
+        memory_dynamic_max=256 * MIB,
+        memory_static_max=5 * GIB,
+    )
+    pool.call("VM.start_on", vm, pool.hosts[1], False, False)
+    pool.call("VM.pool_migrate", vm, pool.hosts[0], {})
+    pool.call("VM.set_memory_dynamic_range", vm, 512 * MIB, 5 * GIB)
+    agent = pool.runtime.agent(pool.hosts[0])
+    assert agent.xen.faults == []
+    assert agent.xen.physinfo().free_kib >= 73728 - 512
+    pool.assert_consistent()
+
+
+def test_holding_a_target_above_what_the_host_has_is_refused_in_kib() -> None:
+    """Found by the stateful test: a held target is a raised floor and needs the same check."""
+    pool = Pool(small_pool(hosts=1, memory=6 * GIB))
+    host = pool.hosts[0]
+    vm = pool.vm(
+        memory_static_min=256 * MIB,
+        memory_dynamic_min=256 * MIB,
+        memory_dynamic_max=5 * GIB,
+        memory_static_max=5 * GIB,
+    )
+    start(pool, vm)
+    available = pool.free(host)
+    assert pool.error("VM.set_memory_target_live", vm, 5 * GIB) == [
+        "HOST_NOT_ENOUGH_FREE_MEMORY",
+        str((5 * GIB - 256 * MIB) // 1024),
+        str(available // 1024),
+    ]
+    pool.call("VM.set_memory_target_live", vm, 256 * MIB + available)
+    pool.advance(30)
+    pool.assert_consistent()

@@ -18,6 +18,8 @@ class SqueezerConfig:
 
     - `two_phase`: issue only the freeing targets while any exist (§3.4 step 4).
     - `inaccuracy_compensation`: withhold 2 × inaccuracy per domain in `min_freeable` (§3.2).
+    - `deficit_compensation`: count a domain below its dynamic_min as needing the
+      difference in `min_freeable` (squeezed counts 0 and hands that memory out twice).
     - `reference_ticks`: iterate every `iteration_interval_s` as squeezed does (§3.5);
       False reacts to balloon progress, sampling every `poll_interval_s` and iterating as
       soon as every active domain has hit its target or the set of active domains changes.
@@ -35,6 +37,7 @@ class SqueezerConfig:
     scrub_wait_threshold_kib: int = 4096
     two_phase: bool = True
     inaccuracy_compensation: bool = True
+    deficit_compensation: bool = True
     reference_ticks: bool = False
     manage_domain_zero: bool = False
     domain_zero_dynamic_min_bytes: int = 1024 * BYTES_PER_MIB

@@ -117,7 +117,11 @@ def one_iteration(
     active_ids = {d.domid for d in active}
     non_active = frozenset(d.domid for d in host.domains if d.domid not in active_ids)
     ideal = compute_target_adjustments(
-        active, host.free_kib, host_target_kib, compensate=config.inaccuracy_compensation
+        active,
+        host.free_kib,
+        host_target_kib,
+        compensate=config.inaccuracy_compensation,
+        count_deficit=config.deficit_compensation,
     )
     issued = split_phases(ideal, two_phase=config.two_phase)
     all_reached = all(has_hit_target(d) for d in active)

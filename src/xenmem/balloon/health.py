@@ -18,6 +18,9 @@ class BalloonHealth:
       the latest squeeze);
     - `inactive_since_s`: when the latest squeeze declared it stuck, else None;
     - `uncooperative_since_s`: when the `memory/uncooperative` flag was raised, else None;
+    - `refused_at_s`: when a squeeze found it stuck, as long as its size has not changed
+      since by more than its inaccuracy (kept across squeezes, unlike
+      `inactive_since_s`), else None;
     - `last_progress_s`: the last time it was seen moving toward its target (or first seen);
     - `shortfall_kib`: how far it still is from its target beyond the inaccuracy allowance.
     """
@@ -26,6 +29,7 @@ class BalloonHealth:
     active: bool
     inactive_since_s: float | None
     uncooperative_since_s: float | None
+    refused_at_s: float | None
     last_progress_s: float | None
     shortfall_kib: int
 

@@ -52,14 +52,22 @@ def needs_to_grow(domain: Domain) -> bool:
     return domain.target_kib > domain.actual_kib
 
 
-def min_freeable(domain: Domain, *, compensate: bool = True) -> int:
+def min_freeable(domain: Domain, *, compensate: bool = True, count_deficit: bool = True) -> int:
     """What the domain surely frees by going to dynamic_min (§3.2 step 1).
 
     The 2 × inaccuracy allowance covers a driver stopping `inaccuracy` short both of the
     current target and of the new one; without it the freed total can fall short.
+
+    A domain below its dynamic_min (its minimum was just raised) frees nothing and will
+    take the difference: with `count_deficit` that is negative, so the targets never hand
+    out more than is free. squeezed counts 0 there (§3.2), and such a domain then grows
+    into the host's emergency reserve.
     """
+    below_min = domain.actual_kib - domain.dynamic_min_kib
+    if count_deficit and below_min < 0:
+        return below_min
     allowance = 2 * domain.inaccuracy_kib if compensate else 0
-    return max(0, domain.actual_kib - domain.dynamic_min_kib - allowance)
+    return max(0, below_min - allowance)
 
 
 def _fraction(surplus_kib: int, total_range_kib: int) -> float:
@@ -70,7 +78,12 @@ def _fraction(surplus_kib: int, total_range_kib: int) -> float:
 
 
 def compute_target_adjustments(
-    domains: Iterable[Domain], free_kib: int, host_target_kib: int, *, compensate: bool = True
+    domains: Iterable[Domain],
+    free_kib: int,
+    host_target_kib: int,
+    *,
+    compensate: bool = True,
+    count_deficit: bool = True,
 ) -> tuple[tuple[Domain, int], ...]:
     """Every domain's proportional target so that the host keeps `host_target_kib` free (§3.2).
 
@@ -78,7 +91,9 @@ def compute_target_adjustments(
     γ ∈ [0, 1] for all; truncation may leave a few KiB unallocated.
     """
     domains = tuple(domains)
-    max_free = free_kib + sum(min_freeable(d, compensate=compensate) for d in domains)
+    max_free = free_kib + sum(
+        min_freeable(d, compensate=compensate, count_deficit=count_deficit) for d in domains
+    )
     surplus = max(0, max_free - host_target_kib)
     ranges = [max(0, d.dynamic_max_kib - d.dynamic_min_kib) for d in domains]
     gamma = _fraction(surplus, sum(ranges))

@@ -50,6 +50,10 @@ class Squeezer:
         self._uncooperative_since: dict[int, float] = {}
         self._lifetime_progress: dict[int, Progress] = {}
         self._inactive_since: dict[int, float] = {}
+        # Unlike _inactive_since (reset by every squeeze, as the algorithm needs), this
+        # remembers that a squeeze found the domain stuck, with its size then (KiB), until
+        # it moves again: its size changes by more than its inaccuracy.
+        self._refused: dict[int, tuple[float, int]] = {}
         self._domains: dict[int, Domain] = {}
 
     # -- observing the host -------------------------------------------------------------
@@ -66,6 +70,13 @@ class Squeezer:
         self._lifetime_progress = update_progress(
             self._lifetime_progress, snapshot.host, now, stuck_after_s=self.config.stuck_after_s
         )
+        self._refused = {
+            domid: (at, size_kib)
+            for domid, (at, size_kib) in self._refused.items()
+            if domid in self._domains
+            and abs(self._domains[domid].actual_kib - size_kib)
+            <= self._domains[domid].inaccuracy_kib
+        }
         self._update_uncooperative_flags(snapshot, now)
         return replace(snapshot, views=self._lower_maxmems(snapshot))
 
@@ -178,6 +189,9 @@ class Squeezer:
     def _track_inactive(self, iteration: Iteration, now: float) -> None:
         for domid in iteration.declared_inactive:
             self._inactive_since[domid] = now
+            domain = self._domains.get(domid)
+            if domain is not None and domid not in self._refused:
+                self._refused[domid] = (now, domain.actual_kib)
         for domid in iteration.declared_active:
             self._inactive_since.pop(domid, None)
 
@@ -225,7 +239,10 @@ class Squeezer:
             dynamic_min_kib=min_kib,
             target_kib=min_kib,
             dynamic_max_kib=max_kib,
-            actual_kib=0,
+            # squeezed's phantom has actual 0, which frees nothing either way; at its
+            # minimum, the deficit rule does not count again the memory this very
+            # request frees for it (ideal + T).
+            actual_kib=min_kib,
             maxmem_kib=0,
         )
         ideal = _phantom_target(snapshot, phantom, reserve)
@@ -274,6 +291,7 @@ class Squeezer:
                 active=domain.can_balloon and domid not in self._inactive_since,
                 inactive_since_s=self._inactive_since.get(domid),
                 uncooperative_since_s=self._uncooperative_since.get(domid),
+                refused_at_s=self._refused[domid][0] if domid in self._refused else None,
                 last_progress_s=_last_progress(self._lifetime_progress, domid),
                 shortfall_kib=shortfall_kib(domain),
             )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from xenmem.cli import apidoc, calc, serve, simulate, user
+from xenmem.cli import apidoc, calc, serve, simulate, status, user
 from xenmem.cli.args import OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
 
-_SUBCOMMANDS = (serve, calc, simulate, user, apidoc)
+_SUBCOMMANDS = (serve, calc, simulate, user, apidoc, status)
 
 
 def build_parser() -> OneLineErrorParser:

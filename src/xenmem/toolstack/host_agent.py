@@ -87,9 +87,15 @@ class DomainStat:
     health: BalloonHealth | None
 
     @property
+    def refused(self) -> bool:
+        """A squeeze found it stuck and it has not moved since."""
+        return self.health is not None and self.health.refused_at_s is not None
+
+    @property
     def cooperative(self) -> bool:
-        """Really co-operating: it can balloon, has reached its target, and is not flagged."""
-        return self.can_balloon and self.on_target and not self.uncooperative
+        """Really co-operating: it can balloon, has reached its target, is not flagged
+        uncooperative, and has not refused to move since a squeeze last needed it to."""
+        return self.can_balloon and self.on_target and not self.uncooperative and not self.refused
 
 
 class HostAgent:

@@ -74,7 +74,7 @@ def memory_ledger(ctx: Context, host: str) -> dict[str, int]:
         }
         guests += ram + overhead
         if stat.can_balloon:
-            healthy = not stat.uncooperative and (stat.health is None or stat.health.active)
+            healthy = not stat.uncooperative and not stat.refused
             key = "reclaimable_cooperative" if healthy else "reclaimable_uncooperative"
             ledger[key] += max(0, stat.actual_bytes - dynamic_min)
     for vm in ctx.store.refs_where("VM", "resident_on", host) | ctx.store.refs_where(

@@ -30,6 +30,7 @@ from xenmem.db import Store
 from xenmem.memory import parse_size
 from xenmem.memory.units import BYTES_PER_MIB, SizeParseError, bytes_of_kib, kib_of_bytes_free
 from xenmem.toolstack.internal import SIMULATED_HOST
+from xenmem.toolstack.templates import create_templates
 from xenmem.xen.simulator import HostSpec, default_dom0_kib, default_xen_kib
 
 __all__ = [
@@ -228,6 +229,7 @@ def boot_pool(store: Store, spec: PoolSpec, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     hosts = [_boot_host(store, h, now) for h in spec.hosts]
     with store.transaction() as tx:
+        create_templates(tx)
         tx.create(
             "pool",
             {

@@ -105,8 +105,9 @@ def balloon_health(stat: DomainStat) -> dict[str, str]:
     """VM_metrics.other_config keys describing the guest's balloon driver.
 
     `balloon_health` is `cooperative`, `ballooning` (moving toward its target),
-    `inactive` (declared stuck by the squeezer), `uncooperative` (off target for > 20 s)
-    or `no-driver` (no balloon driver has announced itself); times are simulated seconds.
+    `inactive` (a squeeze found it stuck and it has not moved since), `uncooperative`
+    (off target for > 20 s) or `no-driver` (no balloon driver has announced itself);
+    times are simulated seconds.
     """
     health = stat.health
     keys: dict[str, str] = {}
@@ -114,15 +115,15 @@ def balloon_health(stat: DomainStat) -> dict[str, str]:
         state = "no-driver"
     elif stat.uncooperative:
         state = "uncooperative"
-    elif health is not None and not health.active:
+    elif stat.refused:
         state = "inactive"
     elif stat.on_target:
         state = "cooperative"
     else:
         state = "ballooning"
     keys["balloon_health"] = state
-    if health is not None and health.inactive_since_s is not None:
-        keys["balloon_inactive_since"] = f"{health.inactive_since_s:.1f}"
+    if health is not None and health.refused_at_s is not None:
+        keys["balloon_inactive_since"] = f"{health.refused_at_s:.1f}"
     if health is not None and health.uncooperative_since_s is not None:
         keys["balloon_uncooperative_since"] = f"{health.uncooperative_since_s:.1f}"
     return keys

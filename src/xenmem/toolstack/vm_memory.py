@@ -209,6 +209,9 @@ async def set_memory_target_live(ctx: Context, vm: str, target: int) -> None:
         limits = constraints_of(record)
         if not limits.dynamic_min <= target <= limits.dynamic_max:
             raise MEMORY_CONSTRAINT_VIOLATION_ORDER()
+        # Holding the target raises the guest's floor to it: the same check as raising
+        # dynamic_min, or squeezed would let the guest grow into the host's reserve.
+        _reserve_for_dynamic_change(ctx, vm, record, target)
         agent = ctx.pool.agent(str(record["resident_on"]))
         await agent.set_dynamic_range(vm, target, target)
 

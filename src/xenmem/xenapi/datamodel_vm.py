@@ -468,7 +468,11 @@ _VM_MESSAGES = (
     _vm_message(
         "set_memory_target_live",
         _value("target"),
-        errors_raised=(*_OPERATION_ERRORS, errors.MEMORY_CONSTRAINT_VIOLATION_ORDER),
+        errors_raised=(
+            *_OPERATION_ERRORS,
+            errors.MEMORY_CONSTRAINT_VIOLATION_ORDER,
+            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
+        ),
         doc="Hold a running VM's balloon target at `target` (within its dynamic range) until "
         "the range changes or the VM stops.",
     ),

@@ -63,3 +63,7 @@ def test_defaults_file(tmp_path: Path) -> None:
     path.write_text("# pool\nserver=pool1\n\nport = 8080\nbroken line\n")
     assert read_defaults_file(path) == {"server": "pool1", "port": "8080"}
     assert read_defaults_file(tmp_path / "missing") == {}
+
+
+def test_help_takes_a_command_name() -> None:
+    assert parse_invocation(["help", "vm-list"]).params == {"command": "vm-list"}

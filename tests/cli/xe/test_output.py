@@ -1,11 +1,11 @@
 from xenmem.cli.xe.output import (
     ShownField,
     format_error,
+    format_failure,
     format_map,
     format_minimal,
     format_record,
     format_set,
-    select_fields,
 )
 
 FIELDS = [
@@ -22,15 +22,6 @@ def test_record_aligns_labels_on_the_colon() -> None:
     assert format_record([]) == ""
 
 
-def test_select_fields_keeps_the_order_asked() -> None:
-    assert [f.name for f in select_fields(FIELDS, "other-config,uuid,nonsense")] == [
-        "other-config",
-        "uuid",
-    ]
-    assert select_fields(FIELDS, "all") == FIELDS
-    assert select_fields(FIELDS, None) == FIELDS
-
-
 def test_minimal_sets_maps_errors() -> None:
     assert format_minimal(["a", "b"]) == "a,b\n"
     assert format_minimal([]) == "\n"
@@ -42,3 +33,10 @@ def test_minimal_sets_maps_errors() -> None:
     assert format_error("HOST_NOT_ENOUGH_FREE_MEMORY", ["1", "2"]).endswith(
         "Error parameters: 1, 2\n"
     )
+
+
+def test_failure_with_described_params() -> None:
+    assert format_failure(
+        ["VM_BAD_POWER_STATE", "OpaqueRef:1", "halted", "running"], str.upper
+    ) == ("Error code: VM_BAD_POWER_STATE\nError parameters: OPAQUEREF:1, HALTED, RUNNING\n")
+    assert format_failure([]) == "Error code: INTERNAL_ERROR\nError parameters: \n"

@@ -17,6 +17,7 @@ __all__ = [
     "CONNECTION_KEYS",
     "Invocation",
     "UsageError",
+    "is_true",
     "parse_invocation",
     "read_defaults_file",
 ]
@@ -44,7 +45,12 @@ class Invocation:
     connection: Mapping[str, str] = field(default_factory=dict)
 
     def flag(self, name: str) -> bool:
-        return self.params.get(name, "false").lower() in ("true", "yes", "on", "1")
+        return is_true(self.params.get(name, "false"))
+
+
+def is_true(text: str) -> bool:
+    """xe's reading of a boolean parameter (`--flag` arrives as `true`)."""
+    return text.lower() in ("true", "yes", "on", "1")
 
 
 def read_defaults_file(path: Path) -> dict[str, str]:
@@ -97,6 +103,9 @@ def parse_invocation(
     words, pairs = _tokens_to_pairs(argv)
     if not words:
         raise UsageError("No command given. For usage run: 'xe help'")
+    if words[0] == "help" and len(words) == 2:
+        # `xe help COMMAND` is the one command line with a second bare word.
+        pairs.append(("command", words.pop()))
     if len(words) > 1:
         raise UsageError(f"Unexpected argument '{words[1]}': parameters take the form key=value")
     connection = {k: v for k, v in (defaults or {}).items() if k in CONNECTION_KEYS}

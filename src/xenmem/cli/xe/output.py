@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "ShownField",
     "format_error",
+    "format_failure",
     "format_map",
     "format_minimal",
     "format_record",
     "format_set",
-    "select_fields",
 ]
 
 
@@ -47,14 +47,6 @@ def format_record(fields: Sequence[ShownField]) -> str:
     return "\n".join(lines) + "\n\n\n"
 
 
-def select_fields(fields: Sequence[ShownField], params: str | None) -> list[ShownField]:
-    """The fields a `params=` value asks for, in the order asked; None or `all` means all."""
-    if params is None or params == "all":
-        return list(fields)
-    by_name = {shown.name: shown for shown in fields}
-    return [by_name[name] for name in params.split(",") if name in by_name]
-
-
 def format_minimal(values: Sequence[str]) -> str:
     """`--minimal`: the values alone, comma-separated on one line."""
     return ",".join(values) + "\n"
@@ -63,3 +55,10 @@ def format_minimal(values: Sequence[str]) -> str:
 def format_error(code: str, params: Sequence[str]) -> str:
     """A XenAPI failure as xe reports it."""
     return f"Error code: {code}\nError parameters: {', '.join(params)}\n"
+
+
+def format_failure(details: Sequence[object], describe: Callable[[str], str] = str) -> str:
+    """A XenAPI failure's ErrorDescription as xe reports it; `describe` shows each param
+    (xe shows an object reference as the object's uuid and name)."""
+    code, *params = [str(d) for d in details] or ["INTERNAL_ERROR"]
+    return format_error(code, [describe(p) for p in params])
