@@ -457,3 +457,30 @@ def test_a_domain_first_seen_late_is_flagged_twenty_seconds_after_that() -> None
     rig.clock.advance(0.1)
     run_virtual(rig.squeezer.snapshot())
     assert rig.read(domid, "memory/uncooperative") == ""
+
+
+def test_the_maxmem_of_a_domain_without_a_balloon_driver_is_never_lowered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rig = Rig(free_kib=0)
+    rig.add(dmin=0, dmax=2000, actual=2000)
+    agent = rig.add(dmin=500, dmax=2000, actual=1000, target=2000, balloon=False)
+    rig.host.set_maxmem(agent, 2000)
+    rig.ready()
+    calls: list[tuple[int, int]] = []
+    set_maxmem = rig.host.set_maxmem
+
+    def recording(domid: int, max_kib: int) -> None:
+        calls.append((domid, max_kib))
+        set_maxmem(domid, max_kib)
+
+    monkeypatch.setattr(rig.host, "set_maxmem", recording)
+    run_virtual(rig.squeezer.change_host_free_memory(1000, lambda free: free >= 1000))
+    # Declared inactive at once, its clamp min(2000, 1000) = 1000 is below its maxmem:
+    # without feature-balloon nothing is done (§3.8), not even for one iteration.
+    assert all(kib >= 2000 for domid, kib in calls if domid == agent)
+    assert (rig.read(agent, "memory/target"), rig.maxmem(agent), rig.size(agent)) == (
+        "2000",
+        2000,
+        1000,
+    )
