@@ -175,3 +175,41 @@ def test_without_inaccuracy_compensation_the_guarantee_breaks() -> None:
 
     assert guaranteed_after_growing(compensate=True) >= 1000
     assert guaranteed_after_growing(compensate=False) < 1000
+
+
+def test_a_domain_without_a_balloon_driver_neither_balloons_nor_gets_a_target() -> None:
+    # Domain 2 has no balloon driver: squeezed never writes its target (§3.8) and it never
+    # moves (§7), so all of the 1000 KiB must come from domain 1. Domain 2 is declared
+    # inactive at once: clamp(min(2000, 1000), 500, 2000) = 1000 is below its maxmem, and
+    # without feature-balloon nothing is written for it. Domain 1: min_freeable 1992,
+    # surplus 992, γ = 992/2000, target 992; it stops 4 KiB short at 996 (free 1004) after
+    # 10.7 s, as in the reference simulator (where domain 2 never moves either).
+    parsed = scenario(
+        [
+            domain(1, dmin=0, dmax=2000, actual=2000),
+            domain(
+                2, dmin=500, dmax=2000, actual=1000, target=2000, maxmem=2000, can_balloon=False
+            ),
+        ],
+        [{"op": "free", "kib": 1000}],
+        target_host_free_kib=1000,
+    )
+    [step] = run_scenario(parsed)["steps"]
+    assert (step["outcome"], step["elapsed"], step["free_kib"]) == ("success", 10.7, 1004)
+    sizes = {d["domid"]: (d["target"], d["actual"], d["maxmem"]) for d in step["domains"]}
+    assert sizes == {1: (992, 996, 992), 2: (2000, 1000, 2000)}
+
+
+def test_a_stuck_domid_0_alone_to_blame_is_cannot_free_this_much_memory() -> None:
+    # As the stuck-domain test above, but the stuck domain is domid 0: Failed [0] is
+    # reported as Cannot_free(required, F) (§3.5, CA-75568). Domain 1 frees 496 KiB
+    # (1500 → 1004) and domain 0 none.
+    parsed = scenario(
+        [
+            domain(0, dmin=1000, dmax=4000, actual=3000, driver={"kind": "stuck"}),
+            domain(1, dmin=1000, dmax=2000, actual=1500),
+        ],
+        reference_steps(2000),
+        target_host_free_kib=2000,
+    )
+    assert outcomes(parsed) == [("Cannot_free_this_much_memory", [2000, 496])]

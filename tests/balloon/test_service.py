@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -20,7 +22,7 @@ from xenmem.balloon import (
 )
 from xenmem.balloon.service import DIAGNOSTICS
 from xenmem.memory.model import DomainType
-from xenmem.xen import RealClock, VirtualClock, domain_path, run_virtual
+from xenmem.xen import Clock, PhysInfo, RealClock, VirtualClock, domain_path, run_virtual
 from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost
 
 GIB_KIB = 1024 * 1024
@@ -179,7 +181,175 @@ def test_periodic_balance_hands_back_a_deleted_reservation_within_ten_seconds() 
     host.unpause_domain(domid)
     rid = run_virtual(svc.reserve_memory("dbg", "s", 2 * GIB_KIB))
     assert int(host.xenstore.read(domain_path(domid, "memory/target")) or 0) < GIB_KIB // 2
+    squeezed_target = host.xenstore.read(domain_path(domid, "memory/target"))
     run_virtual(svc.delete_reservation("dbg", "s", rid))
+    # Deleting does not rebalance (§5.2): the periodic check does, within 10 s.
+    assert host.xenstore.read(domain_path(domid, "memory/target")) == squeezed_target
     run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
     assert host.xenstore.read(domain_path(domid, "memory/target")) == str(GIB_KIB)
     assert svc.squeezer.ledger().adds_up()
+
+
+def test_transfer_sets_maxmem_with_the_memory_offset() -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
+    host.xenstore.write(domain_path(domid, "memory/memory-offset"), "300")
+    run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, domid))
+    # PV: no Xen offset; amount + memory-offset (§2.3, §5.2).
+    assert next(d.max_kib for d in host.domains() if d.domid == domid) == 5300
+
+
+def test_transfer_to_a_domain_without_a_xenstore_directory_is_unknown() -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    with pytest.raises(UnknownReservation):
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, 42))
+    assert host.xenstore.read("/squeezed/state/s/r0/in-transfer") is None
+
+
+def test_a_failing_maxmem_step_of_a_transfer_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 5000))
+    # A xenstore directory but no Xen domain: set_maxmem cannot succeed.
+    host.xenstore.write(domain_path(42, "memory/static-max"), "1")
+    # A Xen domain whose maxmem would be negative: Xen refuses it.
+    rid2 = run_virtual(svc.reserve_memory("dbg", "s", 6000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=77)
+    host.xenstore.write(domain_path(domid, "memory/memory-offset"), "-7000")
+    with caplog.at_level("WARNING", logger="xenmem.balloon.service"):
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid, 42))
+        run_virtual(svc.transfer_reservation_to_domain("dbg", "s", rid2, domid))
+    assert host.xenstore.read(domain_path(42, "memory/initial-reservation")) == "5000"
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}/in-transfer") == "42"
+    assert host.xenstore.read(domain_path(domid, "memory/reservation-id")) == rid2
+    assert next(d.max_kib for d in host.domains() if d.domid == domid) == 77
+    assert len([r for r in caplog.records if "setmaxmem" in r.getMessage()]) == 2
+
+
+class _CountedHost(SimulatedHost):
+    """Counts physinfo readings; the first `drift_calls` readings each show `drift_kib`
+    more free memory than the one before."""
+
+    def __init__(self, spec: HostSpec, clock: Clock, *, drift_kib: int = 0, drift_calls: int = 0):
+        super().__init__(spec, clock)
+        self.calls = 0
+        self.drift_kib = drift_kib
+        self.drift_calls = drift_calls
+
+    def physinfo(self) -> PhysInfo:
+        self.calls += 1
+        info = super().physinfo()
+        drift = self.drift_kib * min(self.calls, self.drift_calls)
+        return dataclasses.replace(info, free_kib=info.free_kib + drift)
+
+
+def test_concurrent_first_callers_share_one_boot_time_measurement() -> None:
+    async def scenario() -> tuple[list[int], int]:
+        clock = RealClock(scale=1000.0)
+        host = _CountedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
+        svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+        calls = [svc.get_host_initial_free_memory(f"dbg{n}") for n in range(3)]
+        results = await asyncio.wait_for(asyncio.gather(*calls), timeout=30)
+        later = await svc.get_host_initial_free_memory("late")
+        return [*results, later], host.calls
+
+    results, readings = asyncio.run(scenario())
+    assert len(set(results)) == 1 and results[0] > 0
+    assert readings == 10
+
+
+def test_boot_time_samples_within_exactly_the_tolerance_are_stable() -> None:
+    clock = VirtualClock()
+    # Each of the first five readings shows exactly 1 MiB (the tolerance) more free.
+    host = _CountedHost(HostSpec.default(16 * GIB_KIB * 1024), clock, drift_kib=1024, drift_calls=5)
+    svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+    run_virtual(svc.get_host_initial_free_memory("dbg"))
+    # "Within" is inclusive: the first ten readings already count as stable.
+    assert clock.now() == 9.0
+
+
+def test_initial_free_memory_is_zero_when_it_cannot_be_measured() -> None:
+    clock = VirtualClock()
+    # Without a domain 0 there is no dom0 total memory to add: the measurement fails.
+    host = SimulatedHost(HostSpec(total_kib=GIB_KIB, xen_kib=0, dom0_kib=None), clock)
+    svc = MemoryService(Squeezer(host, clock, SqueezerConfig()))
+    assert run_virtual(svc.get_host_initial_free_memory("dbg")) == 0
+    assert run_virtual(svc.get_host_initial_free_memory("dbg")) == 0
+
+
+def test_login_drops_transferred_records_too() -> None:
+    svc, host = service()
+    rid = run_virtual(svc.reserve_memory("dbg", "xenopsd", 1000))
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
+    run_virtual(svc.transfer_reservation_to_domain("dbg", "xenopsd", rid, domid))
+    run_virtual(svc.login("dbg", "xenopsd"))
+    assert host.xenstore.read(f"/squeezed/state/xenopsd/{rid}") is None
+    assert host.xenstore.directory("/squeezed/state/xenopsd") == []
+
+
+def test_reserve_memory_range_does_not_check_min_against_max() -> None:
+    svc, host = service()
+    rid, amount = run_virtual(svc.reserve_memory_range("dbg", "s", 5000, 1000))
+    # max(min, min(usable, max)) with plenty free: min wins (§3.7, §5.2).
+    assert amount == 5000
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}") == "5000"
+
+
+def test_the_periodic_check_rebalances_only_an_unbalanced_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc, _ = service()
+    balances: list[float] = []
+
+    async def balance() -> None:
+        balances.append(svc.squeezer.clock.now())
+
+    monkeypatch.setattr(svc.squeezer, "balance_memory", balance)
+    for unbalanced in (False, True):
+
+        async def answer(value: bool = unbalanced) -> bool:
+            return value
+
+        monkeypatch.setattr(svc.squeezer, "is_host_memory_unbalanced", answer)
+        run_virtual(svc.run_periodic_balance(until_s=svc.squeezer.clock.now() + 10.0))
+    assert balances == [20.0]
+
+
+def _service_on(host_setup: Callable[[SimulatedHost], None], **config: object) -> MemoryService:
+    clock = VirtualClock()
+    host = SimulatedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
+    host_setup(host)
+    return MemoryService(Squeezer(host, clock, SqueezerConfig(**config)))  # type: ignore[arg-type]
+
+
+def test_managing_domain_zero_keeps_what_is_already_there() -> None:
+    def existing(host: SimulatedHost) -> None:
+        host.xenstore.write(domain_path(0, "memory/dynamic-max"), "1500000")
+        host.xenstore.write(domain_path(0, "memory/target"), "1400000")
+
+    svc = _service_on(
+        existing, manage_domain_zero=True, domain_zero_dynamic_min_bytes=GIB_KIB * 1024 + 1
+    )
+    store = svc.squeezer.xen.xenstore
+    # dynamic-min rounded up to whole KiB; dynamic-max and target as they were (§5.2).
+    assert store.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB + 1)
+    assert store.read(domain_path(0, "memory/dynamic-max")) == "1500000"
+    assert store.read(domain_path(0, "memory/target")) == "1400000"
+
+
+def test_managing_domain_zero_with_a_configured_max_and_no_target() -> None:
+    def no_target(host: SimulatedHost) -> None:
+        host.xenstore.write(domain_path(0, "memory/dynamic-max"), "1500000")
+        host.xenstore.remove(domain_path(0, "memory/target"))
+
+    high = 1700 * 1024 * 1024
+    svc = _service_on(no_target, manage_domain_zero=True, domain_zero_dynamic_max_bytes=high)
+    store = svc.squeezer.xen.xenstore
+    assert store.read(domain_path(0, "memory/dynamic-max")) == str(1700 * 1024)
+    assert store.read(domain_path(0, "memory/target")) == str(1700 * 1024)
+    assert svc.get_domain_zero_policy("dbg") == AutoBalloon(
+        low_bytes=GIB_KIB * 1024, high_bytes=high
+    )

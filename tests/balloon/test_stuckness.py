@@ -57,3 +57,17 @@ def test_cooperation_is_on_target_or_unable_to_balloon() -> None:
     assert update_cooperation(table, host(900, 500), 30.0) == {1: 0.0}
     assert update_cooperation(table, host(502, 500), 30.0) == {1: 30.0}
     assert update_cooperation(table, host(900, 500, can_balloon=False), 30.0) == {1: 30.0}
+
+
+def test_moving_within_the_inaccuracy_band_is_not_progress() -> None:
+    start = update_progress({}, host(1010, 1000), 0.0, stuck_after_s=5.0)
+    # 1010 → 1003: toward the target, but it ends inside the 4 KiB band: no progress.
+    inside = update_progress(start, host(1003, 1000), 1.0, stuck_after_s=5.0)
+    assert inside[1].last_progress_s == 0.0
+    # 1010 → 1005: still outside the band, so it is progress.
+    outside = update_progress(start, host(1005, 1000), 1.0, stuck_after_s=5.0)
+    assert outside[1].last_progress_s == 1.0
+
+
+def test_a_new_domain_starts_cooperative_at_the_time_it_is_first_seen() -> None:
+    assert update_cooperation({}, host(900, 500), 100.0) == {1: 100.0}

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from xenmem.cli.main import main
+from xenmem.cli.scenario import ScenarioError, parse_scenario
+from xenmem.xen.simulator import Ideal, NoDriver
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "floor-beside-stuck.json"
 
@@ -96,3 +98,25 @@ def test_bad_drivers_and_duplicates_are_named(
 def test_a_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = simulate(tmp_path / "absent.json", capsys)
     assert status == 2 and "cannot read" in err
+
+
+def test_a_domain_that_cannot_balloon_runs_no_driver() -> None:
+    def parsed_driver(can_balloon: bool, kind: str) -> object:
+        spec = {
+            "domid": 1,
+            "can_balloon": can_balloon,
+            "dynamic_min": 0,
+            "target": 0,
+            "dynamic_max": 0,
+            "actual": 0,
+            "maxmem": 0,
+            "driver": {"kind": kind, "rate": 100},
+        }
+        document = {"host_free_kib": 0, "domains": [spec], "steps": []}
+        return parse_scenario(document).domains[0].driver
+
+    assert parsed_driver(False, "ideal") == NoDriver()
+    assert parsed_driver(False, "none") == NoDriver()
+    assert parsed_driver(True, "ideal") == Ideal(rate_kib_s=100)
+    with pytest.raises(ScenarioError, match=r"domains\[0\]\.driver\.kind"):
+        parsed_driver(True, "none")

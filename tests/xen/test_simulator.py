@@ -11,9 +11,11 @@ from xenmem.memory.model import DomainType
 from xenmem.xen import RealClock, VirtualClock, XenError, domain_path, run_virtual
 from xenmem.xen.simulator import (
     Cap,
+    Fault,
     Floor,
     Greedy,
     Guest,
+    GuestFault,
     HostSpec,
     Ideal,
     Intermittent,
@@ -46,12 +48,17 @@ def test_hidden_limits_and_odd_drivers() -> None:
     assert Floor(rate_kib_s=100, floor_kib=1200).delta(motion(1000, 0)) == 200
     assert Cap(rate_kib_s=100, cap_kib=1005).delta(motion(1000, 2000)) == 5
     assert Cap(rate_kib_s=100, cap_kib=2000).delta(motion(1000, 2000)) == 10
+    # Beyond a hidden limit the guest is brought back to it, even with no move to make.
+    assert Floor(rate_kib_s=100, floor_kib=1200).delta(motion(1000, 1000)) == 200
+    assert Cap(rate_kib_s=100, cap_kib=1500).delta(motion(1600, 0)) == -100
     assert Stuck().delta(motion(1000, 0)) == 0
     assert NoDriver().delta(motion(1000, 0)) == 0 and not NoDriver().announces
     assert Greedy(rate_kib_s=100).delta(motion(1000, 0)) == 10
     works = Intermittent(rate_kib_s=100, interval_s=1.0)
     assert works.delta(motion(1000, 0, 0.5, 0.6)) == base_delta(motion(1000, 0, 0.5, 0.6), 100)
     assert works.delta(motion(1000, 0, 0.9, 1.0)) == 0
+    # Both ends of the tick must be in working windows: ending in one is not enough.
+    assert works.delta(motion(1000, 0, 1.9, 2.0)) == 0
     assert works.delta(motion(1000, 0, 1.5, 1.6)) == 0
     assert works.delta(motion(1000, 0, 2.0, 2.1)) == -10
 
@@ -86,6 +93,28 @@ def test_driver_announces_itself_after_the_boot_delay_and_only_when_running() ->
     clock.advance(0.1)
     assert host.xenstore.read(domain_path(domid, "control/feature-balloon")) == "1"
     assert host.xenstore.read(domain_path(domid, "data/updated")) == "1"
+
+
+def test_a_guest_moves_toward_its_target_only_once_its_driver_has_announced_itself() -> None:
+    clock, host, domid = guest_host(Ideal(rate_kib_s=100), boot_delay=2.0)
+    host.xenstore.write(domain_path(domid, "memory/target"), "0")
+    host.unpause_domain(domid)
+    clock.advance(2.0)
+    # Announced at the end of the tick reaching 2.0 s; no movement before or during it.
+    assert host.xenstore.read(domain_path(domid, "control/feature-balloon")) == "1"
+    assert host.domains()[0].tot_kib == 1000
+    clock.advance(0.1)
+    assert host.domains()[0].tot_kib == 990
+
+
+def test_a_guest_without_a_balloon_driver_never_moves_toward_its_target() -> None:
+    for driver in (NoDriver(), Ideal(rate_kib_s=100, announces=False)):
+        clock, host, domid = guest_host(driver)
+        host.xenstore.write(domain_path(domid, "memory/target"), "0")
+        host.unpause_domain(domid)
+        clock.advance(10.0)
+        assert host.xenstore.read(domain_path(domid, "control/feature-balloon")) is None
+        assert host.domains()[0].tot_kib == 1000
 
 
 def test_growth_is_capped_by_maxmem_and_refused_beyond_free_memory() -> None:
@@ -194,3 +223,24 @@ def test_run_virtual_refuses_a_coroutine_that_really_suspends() -> None:
         run_virtual(real())
     with pytest.raises(ValueError, match="positive"):
         RealClock(scale=0)
+
+
+def test_a_host_built_to_stop_at_a_fault_stops_at_the_first_refused_allocation() -> None:
+    clock = VirtualClock()
+    host = SimulatedHost(
+        HostSpec(total_kib=2015, xen_kib=0, dom0_kib=None), clock, stop_at_fault=True
+    )
+    for _ in range(2):
+        domid = host.create_domain(domain_type=DomainType.PV, max_kib=5000)
+        host.build_domain(domid, memory_kib=1000, shadow_mib=0)
+        host.xenstore.write(domain_path(domid, "memory/target"), "5000")
+        host.attach_guest(domid, Guest(driver=Ideal(rate_kib_s=100)), booted=True)
+        host.unpause_domain(domid)
+    clock.advance(0.1)
+    # In the tick ending at 0.1 s the first guest takes 10 of the 15 free KiB and the
+    # second is refused 10; the host stops there.
+    with pytest.raises(GuestFault) as stopped:
+        host.domains()
+    assert stopped.value.fault == Fault(time_s=0.1, domid=2, wanted_kib=10, available_kib=5)
+    # The faulty tick is not replayed: the sizes stay as the fault left them.
+    assert [d.tot_kib for d in host.domains()] == [1010, 1000]

@@ -8,6 +8,7 @@ queries do not take it. Sizes are KiB except where a name says bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from xenmem.xen.port import XenError, Xenstore, domain_path, domain_type_of_xens
 __all__ = ["DIAGNOSTICS", "AutoBalloon", "DomainZeroPolicy", "FixedSize", "MemoryService"]
 
 DIAGNOSTICS = "diagnostics not yet available"
+
+_log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -65,6 +68,8 @@ class MemoryService:
         self.lock = asyncio.Lock()
         self._new_id = new_reservation_id
         self._boot_free_bytes: int | None = None
+        # Uncontended, an asyncio lock needs no event loop: run_virtual can drive this too.
+        self._boot_free_lock = asyncio.Lock()
         if squeezer.config.manage_domain_zero:
             self._configure_domain_zero()
 
@@ -134,7 +139,12 @@ class MemoryService:
     async def transfer_reservation_to_domain(
         self, dbg: str, session_id: str, reservation_id: str, domid: int
     ) -> None:
-        """The domain now carries the reservation; the record is kept (CA-155888)."""
+        """The domain now carries the reservation; the record is kept (CA-155888).
+
+        Unknown_reservation if the record cannot be read or the domain has no xenstore
+        directory (squeezed's writes there would fail with ENOENT, §5.1). The maxmem
+        step is squeezed's `set_maxmem_noexn`: a failure is logged, never raised (§2.3).
+        """
 
         async def transfer() -> None:
             amount = read_amount(self._store, session_id, reservation_id)
@@ -144,11 +154,15 @@ class MemoryService:
             self._store.write(domain_path(domid, "memory/reservation-id"), reservation_id)
             path = record_path(session_id, reservation_id)
             self._store.write(f"{path}/in-transfer", str(domid))
-            self.squeezer.xen.set_maxmem(domid, amount + self._maxmem_offsets_kib(domid))
+            try:
+                self.squeezer.xen.set_maxmem(domid, amount + self._maxmem_offsets_kib(domid))
+            except XenError as error:
+                _log.warning("setmaxmem of domain %d failed: %s", domid, error)
 
         await self._locked(transfer)
 
     def _maxmem_offsets_kib(self, domid: int) -> int:
+        """Raises XenError if Xen does not know the domain."""
         info = next((d for d in self.squeezer.xen.domains() if d.domid == domid), None)
         if info is None:
             raise XenError(f"no such domain {domid}")
@@ -193,13 +207,20 @@ class MemoryService:
         return self.squeezer.config.target_host_free_kib
 
     async def get_host_initial_free_memory(self, dbg: str) -> int:
-        """Bytes free at boot (total less Xen's share); measured once, 0 on failure."""
-        if self._boot_free_bytes is None:
-            try:
-                self._boot_free_bytes = await self._measure_boot_free_bytes()
-            except XenError:
-                return 0
-        return self._boot_free_bytes
+        """Bytes free at boot (total less Xen's share), 0 if it could not be measured.
+
+        Measured once, by the first caller; callers arriving meanwhile wait for that one
+        measurement, as squeezed's callers wait for its boot-time thread (§5.2). Not under
+        the big lock.
+        """
+        async with self._boot_free_lock:
+            if self._boot_free_bytes is None:
+                try:
+                    self._boot_free_bytes = await self._measure_boot_free_bytes()
+                except Exception as error:  # any failure reads as 0, as squeezed's (§5.2)
+                    _log.warning("boot-time free memory not measured: %s", error)
+                    self._boot_free_bytes = 0
+            return self._boot_free_bytes
 
     async def _measure_boot_free_bytes(self) -> int:
         """Sample every interval until `boot_free_samples` consecutive readings (the first

@@ -7,7 +7,6 @@ and a list of steps run one after the other until one fails. Amounts are KiB, ra
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from xenmem.xen.simulator import (
     Floor,
     Greedy,
     Guest,
+    GuestFault,
     HostSpec,
     Ideal,
     Intermittent,
@@ -92,7 +92,7 @@ def _object(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _driver(untrusted: Any, where: str, announces: bool) -> Driver:
+def _driver(untrusted: Any, where: str, can_balloon: bool) -> Driver:
     spec = _object(untrusted, where)
     kind = _field(spec, "kind", where)
     builders: dict[str, Callable[[], Driver]] = {
@@ -112,8 +112,14 @@ def _driver(untrusted: Any, where: str, announces: bool) -> Driver:
     }
     if not isinstance(kind, str) or kind not in builders:
         raise ScenarioError(f"{where}.kind: expected one of {', '.join(builders)}, got {kind!r}")
-    # Whether the guest announces a balloon driver is the domain's `can_balloon`.
-    return dataclasses.replace(builders[kind](), announces=announces)
+    driver = builders[kind]()
+    # A domain that cannot balloon runs no balloon driver: it never announces itself and
+    # never moves, whatever driver the scenario names (squeezer.md §3.8, §7).
+    if not can_balloon:
+        return NoDriver()
+    if not driver.announces:
+        raise ScenarioError(f"{where}.kind: 'none' is a domain with can_balloon false")
+    return driver
 
 
 def _interval(spec: Mapping[str, Any], where: str) -> float:
@@ -208,7 +214,9 @@ class World:
 def build_world(scenario: Scenario, clock: VirtualClock | None = None) -> World:
     clock = clock or VirtualClock()
     total = scenario.host_free_kib + sum(d.actual for d in scenario.domains)
-    host = SimulatedHost(HostSpec(total_kib=total, xen_kib=0, dom0_kib=None), clock)
+    # A guest's refused allocation ends the run there, as in the reference simulator.
+    spec = HostSpec(total_kib=total, xen_kib=0, dom0_kib=None)
+    host = SimulatedHost(spec, clock, stop_at_fault=True)
     inaccuracy = scenario.config.domain_inaccuracy_kib
     for domain in scenario.domains:
         domid = domain.domid
@@ -255,6 +263,8 @@ def _outcome(world: World, step: Mapping[str, int | str]) -> tuple[str, list[int
         outcome = error.name, [error.needed_kib, error.free_kib]
     except DomainsRefusedToCooperate as error:
         outcome = error.name, list(error.domids)
+    except GuestFault:
+        outcome = "fault", []  # replaced below by the fault's own report
     new_faults = world.host.faults[faults_before:]
     if new_faults:
         fault = new_faults[0]

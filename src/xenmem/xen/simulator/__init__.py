@@ -11,7 +11,7 @@ from xenmem.xen.simulator.drivers import (
     NoDriver,
     Stuck,
 )
-from xenmem.xen.simulator.host import TICKS_PER_SECOND, Fault, Guest, SimulatedHost
+from xenmem.xen.simulator.host import TICKS_PER_SECOND, Fault, Guest, GuestFault, SimulatedHost
 from xenmem.xen.simulator.spec import HostSpec, default_dom0_kib, default_xen_kib
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Floor",
     "Greedy",
     "Guest",
+    "GuestFault",
     "HostSpec",
     "Ideal",
     "Intermittent",

@@ -27,7 +27,7 @@ from xenmem.xen.simulator.spec import HostSpec
 from xenmem.xen.simulator.state import driver_to_data, guest_fields
 from xenmem.xen.xenstore import KeyTree
 
-__all__ = ["TICKS_PER_SECOND", "Fault", "Guest", "SimulatedHost"]
+__all__ = ["TICKS_PER_SECOND", "Fault", "Guest", "GuestFault", "SimulatedHost"]
 
 TICKS_PER_SECOND = 10
 # Tolerates float noise in `now() * 10` so that time 0.3 s is tick 3, not tick 2.
@@ -62,6 +62,18 @@ class Fault:
     available_kib: int
 
 
+class GuestFault(Exception):
+    """A guest's allocation was refused on a host built to stop there (`stop_at_fault`):
+    the run is invalid from this point on, as the reference simulator's abort (§7.2)."""
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(
+            f"domain {fault.domid} tried to allocate {fault.wanted_kib} KiB "
+            f"with {fault.available_kib} KiB free at {fault.time_s} s"
+        )
+        self.fault = fault
+
+
 @dataclass(kw_only=True, slots=True)
 class _Domain:
     # Mutable on purpose: the simulator's own state, advanced in place every tick for
@@ -90,10 +102,16 @@ class _Domain:
 
 
 class SimulatedHost:
-    """A Xen host in memory. Implements `xenmem.xen.Hypervisor`."""
+    """A Xen host in memory. Implements `xenmem.xen.Hypervisor`.
 
-    def __init__(self, spec: HostSpec, clock: Clock) -> None:
+    A refused guest allocation is recorded in `faults` and the guest does not move; with
+    `stop_at_fault` the host also stops there: the port call that caught up raises
+    `GuestFault`, and the guests after the faulty one do not move in that tick.
+    """
+
+    def __init__(self, spec: HostSpec, clock: Clock, *, stop_at_fault: bool = False) -> None:
         self.spec = spec
+        self._stop_at_fault = stop_at_fault
         self._clock = clock
         self._store = KeyTree()
         self._domains: dict[int, _Domain] = {}
@@ -249,8 +267,9 @@ class SimulatedHost:
         """Advance every guest and the scrubber to the clock's current tick."""
         target = self._clock_tick()
         while self._tick < target:
-            self._step(self._tick)
+            # Counted before the step, so that a fault stopping it never replays the tick.
             self._tick += 1
+            self._step(self._tick - 1)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -305,6 +324,10 @@ class SimulatedHost:
             if end_s >= domain.started_s + guest.boot_delay_s:
                 self._announce(domain)
             return
+        if not guest.driver.announces:
+            # No balloon driver has announced itself: nothing in the guest watches its
+            # target, so it never moves toward one (squeezer.md §3.8, §7).
+            return
         target = _parse_kib(self._store.read(domain_path(domain.domid, "memory/target")))
         if target is None:
             return
@@ -320,6 +343,8 @@ class SimulatedHost:
             # Xen never lets a domain grow past maxmem (which may be below its size).
             delta = max(0, min(delta, domain.max_kib - domain.tot_kib))
             if not self._allocate(delta, domid=domain.domid):
+                if self._stop_at_fault:
+                    raise GuestFault(self.faults[-1])
                 return
         else:
             self._free_kib -= delta
