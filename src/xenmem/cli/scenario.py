@@ -163,7 +163,13 @@ def _step(untrusted: Any, where: str) -> Mapping[str, int | str]:
 
 def _config(untrusted: Any, inaccuracy_kib: int) -> SqueezerConfig:
     options = _object(untrusted, "options")
-    known = {"two_phase", "inaccuracy_compensation", "reference_ticks", "target_host_free_kib"}
+    known = {
+        "two_phase",
+        "inaccuracy_compensation",
+        "deficit_compensation",
+        "reference_ticks",
+        "target_host_free_kib",
+    }
     unknown = set(options) - known
     if unknown:
         raise ScenarioError(f"options: unknown option {sorted(unknown)[0]!r}")
@@ -172,6 +178,7 @@ def _config(untrusted: Any, inaccuracy_kib: int) -> SqueezerConfig:
         target_host_free_kib=_amount(options, "target_host_free_kib", "options", default=0),
         two_phase=_flag(options, "two_phase", "options", True),
         inaccuracy_compensation=_flag(options, "inaccuracy_compensation", "options", True),
+        deficit_compensation=_flag(options, "deficit_compensation", "options", True),
         reference_ticks=reference,
         iteration_interval_s=REFERENCE_TICK_S,
         # Domid 0 is an ordinary guest here, so the squeezer must manage it.
