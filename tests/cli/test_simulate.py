@@ -120,3 +120,31 @@ def test_a_domain_that_cannot_balloon_runs_no_driver() -> None:
     assert parsed_driver(True, "ideal") == Ideal(rate_kib_s=100)
     with pytest.raises(ScenarioError, match=r"domains\[0\]\.driver\.kind"):
         parsed_driver(True, "none")
+
+
+@pytest.mark.parametrize(("compensate", "outcome"), [(True, "success"), (False, "fault")])
+def test_deficit_compensation_is_an_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], compensate: bool, outcome: str
+) -> None:
+    # A guest at 256 MiB whose dynamic_min was raised to 512 MiB, 400000 KiB free; its
+    # driver is fast enough to take its whole target in one tick, before a re-aim.
+    document = {
+        "host_free_kib": 400_000,
+        "options": {"deficit_compensation": compensate, "target_host_free_kib": 73_728},
+        "domains": [
+            {
+                "domid": 1,
+                "can_balloon": True,
+                "dynamic_min": 524_288,
+                "target": 262_144,
+                "dynamic_max": 5_242_880,
+                "actual": 262_144,
+                "maxmem": 5_242_880,
+                "inaccuracy": 4,
+                "driver": {"kind": "ideal", "rate": 10_000_000},
+            }
+        ],
+        "steps": [{"op": "balance", "target_kib": 73_728, "tolerance_kib": 512}],
+    }
+    _, out, _ = simulate(write(tmp_path, document), capsys)
+    assert json.loads(out)["steps"][0]["outcome"] == outcome
