@@ -14,7 +14,7 @@ from pathlib import Path
 import XenAPI
 
 ROOT_PASSWORD = "s3cret-root"
-_ADDRESS = re.compile(r"XenAPI at (http://\S+/)")
+_ADDRESS = re.compile(r"XenAPI at (https?://\S+/)")
 
 
 @dataclass
