@@ -12,7 +12,6 @@ from pathlib import Path
 
 import uvicorn
 
-from xenmem.db.sqlite import private_dir
 from xenmem.toolstack.pool import DEFAULT_POOL, PoolFileError, load_pool_file
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
@@ -111,7 +110,6 @@ def _tls_files(
     if args.tls_cert is not None:
         files = (args.tls_cert, args.tls_key)
     elif args.tls:
-        private_dir(args.state)
         files = self_signed(args.state, args.listen)
     else:
         return None

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from xenmem.db.sqlite import private_dir
+
 __all__ = ["CERT_FILENAME", "KEY_FILENAME", "self_signed"]
 
 CERT_FILENAME = "server-cert.pem"
@@ -54,6 +56,7 @@ def self_signed(state_dir: Path, listen: str = "127.0.0.1") -> tuple[Path, Path]
     cert_path, key_path = state_dir / CERT_FILENAME, state_dir / KEY_FILENAME
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
+    private_dir(state_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, socket.gethostname() or "xenmem")])
     now = datetime.datetime.now(datetime.UTC)
