@@ -15,7 +15,7 @@ from bench import fuzz
 from tests.serving import start_server
 
 IN_PROCESS_CASES = 2000
-OVER_HTTP_CASES = 300
+OVER_HTTP_CASES = 200
 
 
 def test_generated_calls_in_process(tmp_path: Path) -> None:
