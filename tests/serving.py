@@ -14,6 +14,7 @@ from pathlib import Path
 import XenAPI
 
 ROOT_PASSWORD = "s3cret-root"
+_GIB = 2**30
 _ADDRESS = re.compile(r"XenAPI at (https?://\S+/)")
 
 
@@ -103,3 +104,19 @@ def start_server(
             )
     _, stderr = process.communicate(timeout=10)
     raise RuntimeError(f"xenmem serve did not start: {banner} {stderr}")
+
+
+def vm_record(name: str, **overrides: object) -> dict[str, object]:
+    """VM.create's argument for a halted HVM VM: 1-4 GiB static, 2-4 GiB dynamic, 2 vCPUs;
+    int64 values as strings, as SDK callers pass them."""
+    return {
+        "name_label": name,
+        "memory_static_min": str(_GIB),
+        "memory_static_max": str(4 * _GIB),
+        "memory_dynamic_min": str(2 * _GIB),
+        "memory_dynamic_max": str(4 * _GIB),
+        "VCPUs_max": "2",
+        "VCPUs_at_startup": "2",
+        "HVM_boot_policy": "BIOS order",
+        **overrides,
+    }

@@ -107,7 +107,7 @@ def test_the_sdk_connects_over_https_with_ignore_ssl(tls_server: RunningServer) 
 def test_state_files_are_readable_by_their_owner_only(tls_server: RunningServer) -> None:
     state = tls_server.state_dir
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
-    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+    files = {str(p.relative_to(state)): stat.S_IMODE(p.stat().st_mode) for p in state.rglob("*")}
     for name in ("xenmem.db", "xenmem.db-wal", "xenmem.db-shm", KEY_FILENAME):
         assert files.pop(name) == 0o600, name
     assert files.pop(CERT_FILENAME) == 0o644
@@ -277,7 +277,9 @@ def test_passwords_are_stored_as_salted_scrypt_hashes_only(tls_server: RunningSe
             passwords[name].encode(), salt=bytes(salt), n=2**14, r=8, p=1, dklen=64
         )
         assert bytes(digest) == expected
-    for path in tls_server.state_dir.iterdir():
+    for path in tls_server.state_dir.rglob("*"):
+        if not path.is_file():
+            continue
         content = path.read_bytes()
         for password in passwords.values():
             assert password.encode() not in content, path.name

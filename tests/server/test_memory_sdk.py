@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import XenAPI
 
-from tests.serving import RunningServer, start_server
+from tests.serving import RunningServer, start_server, vm_record
 
 MIB = 2**20
 GIB = 2**30
@@ -66,18 +66,8 @@ def hosts(api: Any) -> dict[str, str]:
 
 
 def new_vm(api: Any, name: str, **overrides: object) -> str:
-    record: dict[str, object] = {
-        "name_label": name,
-        "memory_static_min": str(GIB),
-        "memory_static_max": str(4 * GIB),
-        "memory_dynamic_min": str(2 * GIB),
-        "memory_dynamic_max": str(4 * GIB),
-        "VCPUs_max": "2",
-        "VCPUs_at_startup": "2",
-        "HVM_boot_policy": "BIOS order",
-        "other_config": {"xenmem_boot_seconds": "0"},
-    }
-    record.update(overrides)
+    """A halted HVM VM whose guest's balloon driver appears at once."""
+    record = vm_record(name, **{"other_config": {"xenmem_boot_seconds": "0"}, **overrides})
     return str(api.VM.create(record))
 
 

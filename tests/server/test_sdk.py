@@ -9,26 +9,11 @@ import xmlrpc.client
 import pytest
 import XenAPI
 
-from tests.serving import ROOT_PASSWORD, RunningServer
+from tests.serving import ROOT_PASSWORD, RunningServer, vm_record
 from xenmem.toolstack.pool import xen_memory_default
 from xenmem.xenapi.model import MODEL
 
 GIB = 2**30
-
-
-def _vm_record(name: str, **overrides: str) -> dict[str, str]:
-    record = {
-        "name_label": name,
-        "memory_static_min": str(GIB),
-        "memory_static_max": str(4 * GIB),
-        "memory_dynamic_min": str(2 * GIB),
-        "memory_dynamic_max": str(4 * GIB),
-        "VCPUs_max": "2",
-        "VCPUs_at_startup": "2",
-        "HVM_boot_policy": "BIOS order",
-    }
-    record.update(overrides)
-    return record
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +80,7 @@ def test_field_getters_and_alias(api: XenAPI.Session) -> None:
 def test_vm_create_defaults_overhead_and_free_memory(api: XenAPI.Session) -> None:
     host = api.xenapi.host.get_all()[0]
     free_before = int(api.xenapi.host.compute_free_memory(host))
-    vm = api.xenapi.VM.create(_vm_record("sdk-create"))
+    vm = api.xenapi.VM.create(vm_record("sdk-create"))
     record = api.xenapi.VM.get_record(vm)
     assert record["power_state"] == "Halted"
     assert record["domain_type"] == "hvm"  # from HVM_boot_policy
@@ -105,7 +90,7 @@ def test_vm_create_defaults_overhead_and_free_memory(api: XenAPI.Session) -> Non
     assert api.xenapi.VM_metrics.get_memory_actual(record["metrics"]) == "0"
     # A halted VM costs its host nothing (§4.2).
     assert int(api.xenapi.host.compute_free_memory(host)) == free_before
-    pv = api.xenapi.VM.create(_vm_record("sdk-pv", HVM_boot_policy=""))
+    pv = api.xenapi.VM.create(vm_record("sdk-pv", HVM_boot_policy=""))
     assert api.xenapi.VM.get_domain_type(pv) == "pv"
     assert api.xenapi.VM.get_by_name_label("sdk-pv") == [pv]
     assert api.xenapi.VM.get_by_uuid(api.xenapi.VM.get_uuid(pv)) == pv
@@ -115,7 +100,7 @@ def test_vm_create_defaults_overhead_and_free_memory(api: XenAPI.Session) -> Non
 
 
 def test_rw_setter_and_map_calls(api: XenAPI.Session) -> None:
-    vm = api.xenapi.VM.create(_vm_record("sdk-rw"))
+    vm = api.xenapi.VM.create(vm_record("sdk-rw"))
     api.xenapi.VM.set_name_label(vm, "renamed")
     assert api.xenapi.VM.get_name_label(vm) == "renamed"
     api.xenapi.VM.add_to_other_config(vm, "k", "v")
@@ -139,7 +124,7 @@ def test_rw_setter_and_map_calls(api: XenAPI.Session) -> None:
 
 
 def test_async_call_followed_through_its_task(api: XenAPI.Session) -> None:
-    vm = api.xenapi.VM.create(_vm_record("sdk-async"))
+    vm = api.xenapi.VM.create(vm_record("sdk-async"))
     task = api.xenapi.Async.VM.compute_memory_overhead(vm)
     assert task.startswith("OpaqueRef:")
     for _ in range(200):
@@ -158,7 +143,7 @@ def test_async_call_followed_through_its_task(api: XenAPI.Session) -> None:
         time.sleep(0.01)
     assert api.xenapi.task.get_error_info(failing) == ["HANDLE_INVALID", "VM", "OpaqueRef:nope"]
     assert api.xenapi.task.get_status(failing) == "failure"
-    created = api.xenapi.Async.VM.create(_vm_record("sdk-async-create"))
+    created = api.xenapi.Async.VM.create(vm_record("sdk-async-create"))
     for _ in range(200):
         if api.xenapi.task.get_status(created) != "pending":
             break
@@ -171,7 +156,7 @@ def test_async_call_followed_through_its_task(api: XenAPI.Session) -> None:
 
 
 def test_event_from_sees_a_change(api: XenAPI.Session, server: RunningServer) -> None:
-    vm = api.xenapi.VM.create(_vm_record("sdk-events"))
+    vm = api.xenapi.VM.create(vm_record("sdk-events"))
     first = api.xenapi.event_from(["vm"], "", 1.0)
     assert {e["ref"] for e in first["events"]} >= {vm}
     assert all(e["operation"] == "add" for e in first["events"])

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from xenmem.balloon import (
     BalloonHealth,
@@ -50,6 +54,10 @@ __all__ = ["DomainStat", "HostAgent", "HostBoot"]
 _T = TypeVar("_T")
 
 XENOPSD = "xenopsd"
+# Keys xenmem's xenopsd keeps in a domain's xenstore directory (as xenopsd keeps the VM
+# uuid there): which VM the domain is, and that its build finished.
+VM_REF_KEY = "xenmem/vm-ref"
+BUILT_KEY = "xenmem/built"
 # xenopsd retries a refused reservation every 10 s until 60 s have passed, to ride out
 # guests whose balloon drivers have not loaded yet (squeezer.md §5.4).
 RESERVE_RETRY_INTERVAL_S = 10.0
@@ -101,22 +109,79 @@ class DomainStat:
 class HostAgent:
     """A simulated host with its squeezed; domains are built as xenopsd builds them."""
 
-    def __init__(self, *, spec: HostSpec, clock: Clock, config: SqueezerConfig) -> None:
+    def __init__(
+        self,
+        *,
+        spec: HostSpec,
+        clock: Clock,
+        config: SqueezerConfig,
+        save_path: Path | None = None,
+        saved: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A freshly booted host, or with `saved` (from `save`) the host as it was."""
         self.clock = clock
-        self.xen = SimulatedHost(spec, clock)
+        if saved is None:
+            self.xen = SimulatedHost(spec, clock)
+            self._boot_free_bytes: int | None = None
+        else:
+            self.xen = SimulatedHost.from_data(spec, clock, saved["host"])
+            self._boot_free_bytes = int(saved["boot_free_bytes"])
         self.squeezer = Squeezer(self.xen, clock, config)
         self.memory = MemoryService(self.squeezer)
         self._session = XENOPSD
-        self._domids: dict[str, int] = {}
+        self._domids = self._vms_in_xenstore()
         self._balancer: asyncio.Task[None] | None = None
+        self._save_path = save_path
+
+    def _vms_in_xenstore(self) -> dict[str, int]:
+        store = self.xen.xenstore
+        found = {}
+        for info in self.xen.domains():
+            vm_ref = store.read(domain_path(info.domid, VM_REF_KEY))
+            if vm_ref:
+                found[vm_ref] = info.domid
+        return found
+
+    @staticmethod
+    def load_saved(path: Path) -> dict[str, Any] | None:
+        """What `save` wrote at `path`, or None if the host has never been saved."""
+        try:
+            saved: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return saved
+
+    def save(self) -> None:
+        """Write the host's state beside the database, atomically, readable by the owner only.
+
+        Its simulated time and the wall time go with it, so that a restart resumes the
+        host with the time that passed meanwhile.
+        """
+        if self._save_path is None:
+            return
+        data = {
+            "host": self.xen.to_data(),
+            "boot_free_bytes": self._boot_free_bytes,
+            "saved_at": time.time(),
+        }
+        partial = self._save_path.with_suffix(".partial")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(data, file)
+        os.replace(partial, self._save_path)
 
     # -- host life --------------------------------------------------------------------
 
     async def boot(self) -> HostBoot:
         """Sample boot-time free memory, and log in (dropping any stale reservations)."""
         total_mib = mib_of_kib_free(self.xen.physinfo().total_kib)
-        boot_free = await self.memory.get_host_initial_free_memory("boot")
+        # Sampled once per host boot: a restarted toolstack keeps the value (§5).
+        if self._boot_free_bytes is None:
+            self._boot_free_bytes = await self.memory.get_host_initial_free_memory("boot")
+        boot_free = self._boot_free_bytes
+        # A new login drops whatever reservations a previous toolstack left (§5.2).
         self._session = await self.memory.login("boot", XENOPSD)
+        self.save()
         return HostBoot(
             total_bytes=bytes_of_mib(total_mib),
             boot_free_bytes=boot_free,
@@ -198,6 +263,7 @@ class HostAgent:
         reservation_id, amount_kib = await self._translated(lambda: self._reserve(wanted))
         try:
             domid = self.xen.create_domain(domain_type=vm.domain_type, max_kib=amount_kib)
+            self.xen.xenstore.write(domain_path(domid, VM_REF_KEY), vm_ref)
             try:
                 await self._translated(
                     lambda: self.memory.transfer_reservation_to_domain(
@@ -214,6 +280,7 @@ class HostAgent:
             # until it boots (clean_memory_reservation).
             await self.memory.delete_reservation("build", self._session, reservation_id)
         self._domids[vm_ref] = domid
+        self.save()
         return domid
 
     def _build_domain(
@@ -239,6 +306,12 @@ class HostAgent:
         self.xen.attach_guest(domid, guest, booted=booted)
         if not paused:
             self.xen.unpause_domain(domid)
+        store.write(domain_path(domid, BUILT_KEY), "1")
+
+    def restore_range(self, vm_ref: str, minimum: int, maximum: int) -> None:
+        """Put the VM's recorded range back in xenstore (a change cut short by a crash);
+        squeezed's next periodic balance acts on it."""
+        self._write_range(self._domid(vm_ref), minimum, maximum)
 
     def _write_range(self, domid: int, minimum: int, maximum: int) -> None:
         store = self.xen.xenstore
@@ -255,12 +328,24 @@ class HostAgent:
         domid = self._domids.pop(vm_ref, None)
         if domid is not None:
             self.xen.destroy_domain(domid)
+            self.save()
 
     def pause(self, vm_ref: str) -> None:
         self.xen.pause_domain(self._domid(vm_ref))
+        self.save()
 
     def unpause(self, vm_ref: str) -> None:
         self.xen.unpause_domain(self._domid(vm_ref))
+        self.save()
+
+    def is_built(self, vm_ref: str) -> bool:
+        """The VM's domain exists and its build finished."""
+        domid = self._domids.get(vm_ref)
+        return domid is not None and self.xen.xenstore.read(domain_path(domid, BUILT_KEY)) == "1"
+
+    def is_paused(self, vm_ref: str) -> bool:
+        domid = self._domid(vm_ref)
+        return next(d.paused for d in self.xen.domains() if d.domid == domid)
 
     def suspend(self, vm_ref: str) -> int:
         """Save and destroy the domain; the suspend image's memory, in bytes."""
@@ -278,12 +363,15 @@ class HostAgent:
             self.xen.set_shadow_allocation(domid, shadow_mib)
         except XenError:
             return bytes_of_mib(shadow_mib - current)
+        self.save()
         return None
 
     async def set_dynamic_range(self, vm_ref: str, minimum: int, maximum: int) -> None:
         """Write the new range and rebalance at once, as xenopsd does (squeezer.md §9.2)."""
         self._write_range(self._domid(vm_ref), minimum, maximum)
+        self.save()
         await self._translated(lambda: self.memory.balance_memory("set_memory_dynamic_range"))
+        self.save()
 
     async def balloon_for_migration(self, vm_ref: str, dynamic_min: int, dynamic_max: int) -> None:
         """Pin the range to dynamic_min and give the guest up to 120 s to get there;

@@ -1,11 +1,12 @@
 """The pool at run time: one host agent per host, booted like xapi's hosts, and a monitor.
 
-A start boots every simulated host (Xen takes its share, dom0 its memory, squeezed samples
-the boot-time free memory) and records what xapi's dbsync records (xapi-memory.md §5):
-host_metrics.memory_total, host.memory_overhead and dom0's limits. The simulated hosts
-start afresh, so VMs the database shows running are reset as after a host reboot. The
-monitor then keeps the live numbers (VM.memory_target, VM_metrics.memory_actual,
-host_metrics.memory_free, balloon health) in step with the hosts.
+A first start boots every simulated host (Xen takes its share, dom0 its memory, squeezed
+samples the boot-time free memory) and records what xapi's dbsync records (xapi-memory.md
+§5): host_metrics.memory_total, host.memory_overhead and dom0's limits. The hosts' state
+is kept beside the database, so a later start (after a clean stop or a crash) finds the
+guests still running, with the time that passed meanwhile; it then reconciles the records
+with the hosts. The monitor keeps the live numbers (VM.memory_target,
+VM_metrics.memory_actual, host_metrics.memory_free, balloon health) in step.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from xenmem.balloon import SqueezerConfig
 from xenmem.db import NULL_REF, Store
@@ -22,11 +25,12 @@ from xenmem.errors import HOST_NOT_LIVE
 from xenmem.memory import compute_memory_overhead
 from xenmem.memory.units import bytes_of_kib
 from xenmem.toolstack.host_agent import DomainStat, HostAgent, HostBoot
+from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolSpec, boot_pool, simulated_host
-from xenmem.toolstack.vm import memory_of
+from xenmem.toolstack.vm import constraints_of, memory_of
 from xenmem.xen import Clock
 
-__all__ = ["MONITOR_INTERVAL_S", "PoolRuntime", "balloon_health", "start_pool"]
+__all__ = ["MONITOR_INTERVAL_S", "PoolRuntime", "balloon_health", "resume_time", "start_pool"]
 
 # Real seconds between two monitor passes: changes show within a second (dashboard).
 MONITOR_INTERVAL_S = 0.5
@@ -65,6 +69,7 @@ class PoolRuntime:
             self._monitor = None
         for agent in self.agents.values():
             await agent.stop()
+            agent.save()
 
     async def _monitor_forever(self) -> None:
         while True:
@@ -75,6 +80,7 @@ class PoolRuntime:
         """Copy every host's live numbers into the records that changed."""
         for host, agent in self.agents.items():
             self._refresh_host(host, agent)
+            agent.save()
 
     def _refresh_host(self, host: str, agent: HostAgent) -> None:
         stats = agent.stats()
@@ -153,20 +159,60 @@ def _record_boot(store: Store, host: str, agent: HostAgent, boot: HostBoot) -> N
         tx.update("VM_metrics", str(current["metrics"]), {"memory_actual": dom0_bytes})
 
 
-def _reset_after_host_reboot(store: Store) -> None:
-    """The hosts started empty: running and paused guests are gone, reservations too."""
+def _reconcile(store: Store, agents: Mapping[str, HostAgent]) -> None:
+    """Make the records and the hosts agree after a start (xapi's resync after a restart).
+
+    A finished build wins: its VM is resident there (a start, resume or migration that the
+    toolstack could not record); an unfinished one is destroyed; a VM whose domain is gone
+    is halted (after a host reboot, or a suspend cut short). Reservation markers and
+    operations of the previous process are dropped, and the recorded ranges are put back.
+    """
+    known_vms = set(store.records("VM"))
+    for agent in agents.values():
+        for vm in set(agent.resident) - known_vms:
+            agent.destroy(vm)  # its VM was destroyed meanwhile
     with store.transaction() as tx:
         for vm, record in store.records("VM").items():
-            changes: dict[str, object] = {}
-            if record["current_operations"]:
-                changes["current_operations"] = {}
-            if record["scheduled_to_be_resident_on"] != NULL_REF:
-                changes["scheduled_to_be_resident_on"] = NULL_REF
-            if not record["is_control_domain"] and record["power_state"] in ("Running", "Paused"):
+            if record["is_control_domain"]:
+                continue
+            changes: dict[str, object] = {
+                "current_operations": {},
+                "scheduled_to_be_resident_on": NULL_REF,
+            }
+            built = [h for h, agent in agents.items() if agent.is_built(vm)]
+            home = str(record["resident_on"]) if record["resident_on"] in built else None
+            home = home or (built[0] if built else None)
+            for host, agent in agents.items():
+                if host != home and agent.domid_of(vm) is not None:
+                    agent.destroy(vm)
+            if home is not None:
+                agent = agents[home]
+                limits = constraints_of(record)
+                agent.restore_range(vm, limits.dynamic_min, limits.dynamic_max)
+                paused = agent.is_paused(vm)
+                changes |= {
+                    "resident_on": home,
+                    "power_state": "Paused" if paused else "Running",
+                    "domid": agent.domid_of(vm),
+                }
+                if tx.get(SUSPEND_IMAGE, vm) is not None:
+                    tx.delete(SUSPEND_IMAGE, vm)
+            elif record["power_state"] in ("Running", "Paused"):
                 changes |= {"power_state": "Halted", "resident_on": NULL_REF, "domid": -1}
                 tx.update("VM_metrics", str(record["metrics"]), {"memory_actual": 0})
-            if changes:
-                tx.update("VM", vm, changes)
+            tx.update("VM", vm, changes)
+
+
+def resume_time(hosts_dir: Path, scale: float) -> float:
+    """The simulated time to resume at: the latest saved host time plus the time that
+    passed since, at the time scale (guests run on while the toolstack is down)."""
+    latest = 0.0
+    for path in hosts_dir.glob("*.json"):
+        saved = HostAgent.load_saved(path)
+        if saved is not None:
+            downtime = max(0.0, time.time() - float(saved["saved_at"]))
+            latest = max(latest, float(saved["host"]["time_s"]) + downtime * scale)
+    return latest
 
 
 async def start_pool(
@@ -176,19 +222,29 @@ async def start_pool(
     *,
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
+    hosts_dir: Path | None = None,
 ) -> PoolRuntime:
-    """Create the pool's records on the first start, boot every host, reconcile the VMs."""
+    """Create the pool's records on the first start, boot or resume every host, reconcile.
+
+    With `hosts_dir`, each host's state is kept there (and resumed from there); `clock`
+    must then start at `resume_time(hosts_dir, scale)`.
+    """
     coordinator = boot_pool(store, spec)
-    agents = {
-        host: HostAgent(
-            spec=simulated_host(store, host)[1], clock=clock, config=config or SqueezerConfig()
+    squeezer_config = config or SqueezerConfig()
+    agents = {}
+    for host, record in store.records("host").items():
+        save_path = None if hosts_dir is None else hosts_dir / f"{record['uuid']}.json"
+        agents[host] = HostAgent(
+            spec=simulated_host(store, host)[1],
+            clock=clock,
+            config=squeezer_config,
+            save_path=save_path,
+            saved=None if save_path is None else HostAgent.load_saved(save_path),
         )
-        for host in store.records("host")
-    }
     boots = await asyncio.gather(*(agent.boot() for agent in agents.values()))
     for (host, agent), boot in zip(agents.items(), boots, strict=True):
         _record_boot(store, host, agent, boot)
-    _reset_after_host_reboot(store)
+    _reconcile(store, agents)
     pool = next(iter(store.records("pool").values()))
     restrictions = pool["restrictions"]
     assert isinstance(restrictions, Mapping)

@@ -51,14 +51,20 @@ class VirtualClock:
 class RealClock:
     """Monotonic wall time, optionally sped up: `scale` simulated seconds per real second."""
 
-    def __init__(self, scale: float = 1.0) -> None:
+    def __init__(self, scale: float = 1.0, *, start_s: float = 0.0) -> None:
+        """`start_s`: the simulated time to resume at (a restart goes on from its past)."""
         if not scale > 0:
             raise ValueError(f"time scale must be positive, got {scale}")
         self._scale = scale
+        self._start_s = start_s
         self._origin = time.monotonic()
 
+    @property
+    def scale(self) -> float:
+        return self._scale
+
     def now(self) -> float:
-        return (time.monotonic() - self._origin) * self._scale
+        return self._start_s + (time.monotonic() - self._origin) * self._scale
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self._scale)

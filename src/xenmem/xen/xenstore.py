@@ -65,6 +65,19 @@ class KeyTree:
     def directory(self, path: str) -> list[str]:
         return sorted(self._children.get(path.rstrip("/") or "/", ()))
 
+    def dump(self) -> dict[str, str]:
+        """Every key and its value (parents included), to persist the tree."""
+        return dict(self._values)
+
+    @classmethod
+    def load(cls, values: dict[str, str]) -> KeyTree:
+        """A tree holding exactly `values` (as `dump` gave them), without watches."""
+        tree = cls()
+        for path in sorted(values, key=lambda p: p.count("/")):
+            tree._create(path)
+            tree._values[path] = values[path]
+        return tree
+
     def watch(self, path: str, callback: WatchCallback) -> Watch:
         watch = Watch(path=path, callback=callback, token=next(self._tokens))
         self._watches[watch.token] = watch

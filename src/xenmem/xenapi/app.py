@@ -13,7 +13,7 @@ from xenmem.db import Store
 from xenmem.db.sqlite import connect, set_setting
 from xenmem.db.users import find_user, set_user, verify_password
 from xenmem.toolstack.pool import PoolSpec
-from xenmem.toolstack.runtime import PoolRuntime, start_pool
+from xenmem.toolstack.runtime import PoolRuntime, resume_time, start_pool
 from xenmem.xen import RealClock
 from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
@@ -115,7 +115,10 @@ async def open_server(config: ServerConfig) -> XenAPIServer:
     """
     conn = connect(config.state_dir)
     store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS, conn=conn)
-    runtime = await start_pool(store, config.pool, RealClock(config.time_scale))
+    hosts_dir = config.state_dir / "hosts"
+    hosts_dir.mkdir(mode=0o700, exist_ok=True)
+    clock = RealClock(config.time_scale, start_s=resume_time(hosts_dir, config.time_scale))
+    runtime = await start_pool(store, config.pool, clock, hosts_dir=hosts_dir)
     master = runtime.coordinator
     set_setting(conn, "time_scale", repr(config.time_scale))
     generated = ensure_root(conn, config.root_password)

@@ -6,19 +6,27 @@ HTTP 200; only a body that is not a call at all gets HTTP 500, one over the size
 HTTP 413, and one whose values nest too deeply HTTP 400. Starlette's routing and Response
 classes are not used: there is one route, and its Response adds `; charset=utf-8` to text
 types, which breaks XO.
+
+`GET /` answers with the memory dashboard and `GET /static/<file>` with its files: the
+package data under `xenmem/web/`, read once when the application is made. The dashboard
+is a XenAPI client like any other; nothing else is served on GET.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import PurePosixPath
 from typing import Any
 
 from xenmem.xenapi import jsonrpc, xmlrpc
 from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
 from xenmem.xenapi.sessions import CLIENT_ADDRESS
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "XenAPIApp"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "Asset", "XenAPIApp", "load_page"]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +36,24 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-_CORS = [
+_CORS = (
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-headers", b"X-Requested-With"),
-]
+)
+# The dashboard's files: no cache (a new version shows on reload), no sniffing, and
+# nothing but its own scripts and styles (it has no inline code and loads nothing else).
+_PAGE_HEADERS = (
+    (b"cache-control", b"no-cache"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+)
+_CONTENT_TYPES = {
+    ".html": b"text/html; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".js": b"text/javascript; charset=utf-8",
+    ".svg": b"image/svg+xml",
+}
 _BAD_REQUEST_PAGE = (
     b"<html><body><h1>HTTP 500 internal server error</h1>"
     b"An unexpected error occurred; please wait a while and try again.</body></html>"
@@ -46,11 +68,44 @@ class _BodyTooLargeError(Exception):
     pass
 
 
-async def _respond(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+@dataclass(frozen=True, kw_only=True)
+class Asset:
+    """One file of the dashboard, as served."""
+
+    content_type: bytes
+    body: bytes
+
+
+def _files(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from _files(entry, f"{prefix}{entry.name}/")
+        elif entry.is_file():
+            yield f"{prefix}{entry.name}", entry
+
+
+def load_page() -> dict[str, Asset]:
+    """URL path → asset: `index.html` on `/`, every file of a known type on `/static/...`."""
+    page: dict[str, Asset] = {}
+    for name, entry in _files(files("xenmem") / "web", ""):
+        content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix)
+        if content_type is not None:
+            asset = Asset(content_type=content_type, body=entry.read_bytes())
+            page["/" if name == "index.html" else f"/static/{name}"] = asset
+    return page
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    content_type: bytes,
+    body: bytes,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = _CORS,
+) -> None:
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
-        *_CORS,
+        *extra_headers,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -76,6 +131,7 @@ class XenAPIApp:
     def __init__(self, dispatcher: Dispatcher, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
         self._dispatcher = dispatcher
         self._max_body = max_body_bytes
+        self._page = load_page()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -86,6 +142,9 @@ class XenAPIApp:
         method = scope["method"]
         if method == "OPTIONS":  # CORS preflight
             await _respond(send, 200, b"text/plain", b"")
+            return
+        if method == "GET" and (asset := self._page.get(scope["path"])) is not None:
+            await _respond(send, 200, asset.content_type, asset.body, _PAGE_HEADERS)
             return
         if method != "POST":
             await _respond(send, 404, b"text/html", b"<html><body>Not found</body></html>")

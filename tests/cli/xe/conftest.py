@@ -71,21 +71,6 @@ def parse_records(text: str) -> list[dict[str, str]]:
     return records
 
 
-def vm_record(name: str, **overrides: str) -> dict[str, str]:
-    """A halted HVM VM: 1-4 GiB static, 2-4 GiB dynamic, 2 vCPUs."""
-    return {
-        "name_label": name,
-        "memory_static_min": str(GIB),
-        "memory_static_max": str(4 * GIB),
-        "memory_dynamic_min": str(2 * GIB),
-        "memory_dynamic_max": str(4 * GIB),
-        "VCPUs_max": "2",
-        "VCPUs_at_startup": "2",
-        "HVM_boot_policy": "BIOS order",
-        **overrides,
-    }
-
-
 @pytest.fixture(scope="package")
 def xe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     # Simulated time runs fast so that ballooning and waits finish quickly.

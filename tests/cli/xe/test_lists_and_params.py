@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import XenAPI
 
-from tests.cli.xe.conftest import GIB, Xe, failure, parse_records, vm_record
+from tests.cli.xe.conftest import GIB, Xe, failure, parse_records
+from tests.serving import vm_record
 
 
 def test_host_list_shows_what_the_api_holds(xe: Xe, api: XenAPI.Session) -> None:

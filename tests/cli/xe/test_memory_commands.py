@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 import XenAPI
 
-from tests.cli.xe.conftest import GIB, MIB, Xe, failure, vm_record
+from tests.cli.xe.conftest import GIB, MIB, Xe, failure
+from tests.serving import vm_record
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import subprocess
 
 import XenAPI
 
-from tests.cli.xe.conftest import MIB, XE, Xe, failure, parse_records, vm_record
-from tests.serving import ROOT_PASSWORD
+from tests.cli.xe.conftest import MIB, XE, Xe, failure, parse_records
+from tests.serving import ROOT_PASSWORD, vm_record
 from xenmem.cli.xe.ledger import parse_ledger
 
 

@@ -12,8 +12,11 @@ the scrub) counter and every KiB it gives back goes into it, so
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from xenmem.memory.model import DomainType
 from xenmem.memory.units import kib_of_mib
@@ -21,6 +24,7 @@ from xenmem.xen.clock import Clock
 from xenmem.xen.port import DomainInfo, PhysInfo, XenError, domain_path, xenstore_domain_type
 from xenmem.xen.simulator.drivers import Driver, Motion
 from xenmem.xen.simulator.spec import HostSpec
+from xenmem.xen.simulator.state import driver_to_data, guest_fields
 from xenmem.xen.xenstore import KeyTree
 
 __all__ = ["TICKS_PER_SECOND", "Fault", "Guest", "SimulatedHost"]
@@ -184,6 +188,35 @@ class SimulatedHost:
             self._scrub_kib -= grow_kib
         domain.shadow_mib = shadow_mib
 
+    # -- persistence ------------------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        """The host's state now, as JSON-able data (see `xen.simulator.state`)."""
+        self.catch_up()
+        return {
+            "time_s": self._tick / TICKS_PER_SECOND,
+            "tick": self._tick,
+            "free_kib": self._free_kib,
+            "scrub_kib": self._scrub_kib,
+            "consumed_kib": self._consumed_kib,
+            "domains": [_domain_to_data(domain) for domain in self._domains.values()],
+            "xenstore": self._store.dump(),
+        }
+
+    @classmethod
+    def from_data(cls, spec: HostSpec, clock: Clock, data: Mapping[str, Any]) -> SimulatedHost:
+        """The host `to_data` described, resumed on `clock` (at or after its time): the
+        guests catch up with the time that passed meanwhile."""
+        host = cls(HostSpec(total_kib=spec.total_kib, xen_kib=spec.xen_kib, dom0_kib=None), clock)
+        host.spec = spec
+        host._store = KeyTree.load(dict(data["xenstore"]))
+        host._domains = {d["domid"]: _domain_from_data(d) for d in data["domains"]}
+        host._free_kib = int(data["free_kib"])
+        host._scrub_kib = int(data["scrub_kib"])
+        host._consumed_kib = int(data["consumed_kib"])
+        host._tick = int(data["tick"])
+        return host
+
     # -- simulator-only controls ----------------------------------------------------------
 
     def attach_guest(self, domid: int, guest: Guest, *, booted: bool = False) -> None:
@@ -288,6 +321,40 @@ class SimulatedHost:
         else:
             self._free_kib -= delta
         domain.tot_kib += delta
+
+
+def _domain_to_data(domain: _Domain) -> dict[str, Any]:
+    guest = domain.guest
+    return {
+        "domid": domain.domid,
+        "domain_type": domain.domain_type.value,
+        "tot_kib": domain.tot_kib,
+        "max_kib": domain.max_kib,
+        "shadow_mib": domain.shadow_mib,
+        "paused": domain.paused,
+        "shutdown": domain.shutdown,
+        "started_s": domain.started_s,
+        "booted": domain.booted,
+        "guest": None
+        if guest is None
+        else {**dataclasses.asdict(guest), "driver": driver_to_data(guest.driver)},
+    }
+
+
+def _domain_from_data(data: Mapping[str, Any]) -> _Domain:
+    guest = data["guest"]
+    return _Domain(
+        domid=int(data["domid"]),
+        domain_type=DomainType(data["domain_type"]),
+        tot_kib=int(data["tot_kib"]),
+        max_kib=int(data["max_kib"]),
+        shadow_mib=int(data["shadow_mib"]),
+        paused=bool(data["paused"]),
+        shutdown=bool(data["shutdown"]),
+        started_s=data["started_s"],
+        booted=bool(data["booted"]),
+        guest=None if guest is None else Guest(**guest_fields(guest)),
+    )
 
 
 def _parse_kib(untrusted_value: str | None) -> int | None:
