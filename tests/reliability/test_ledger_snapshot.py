@@ -1,0 +1,93 @@
+"""The memory ledger is one look at the host, even while guests balloon.
+
+Found by the race storm's watcher: `host.get_memory_ledger` once put Xen's share 97 MiB
+below what Xen and the crash kernel take, so some memory was counted twice. The simulated
+host moves its guests lazily, on every port call, by whole ticks of 0.1 s of its clock;
+`read_host` lists the domains and then reads physinfo in a second call, so when the clock
+crosses a tick in between (at `--time-scale 100` a tick is one real millisecond), a guest
+ballooning down at 1 GiB/s is counted at its old size by the domain list and again, in
+part, as free memory by physinfo. The ledger's `xen` part is the remainder, so it absorbs
+the difference. A clock that moves one tick each time it is read makes this deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from tests.toolstack.harness import GIB, MIB
+from xenmem.db import Store
+from xenmem.memory.units import bytes_of_kib
+from xenmem.toolstack import MESSAGES, Context
+from xenmem.toolstack.pool import PoolHost, PoolSpec
+from xenmem.toolstack.runtime import start_pool
+from xenmem.xen import VirtualClock, domain_path
+from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
+
+
+class MovingClock(VirtualClock):
+    """Virtual time that, once `moving`, advances one simulator tick at every reading."""
+
+    moving = False
+
+    def now(self) -> float:
+        if self.moving:
+            self.advance(0.1)
+        return super().now()
+
+
+async def ledger_while_ballooning() -> tuple[dict[str, int], int]:
+    clock = MovingClock()
+    store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS)
+    spec = PoolSpec(
+        name="ledger",
+        dmc=True,
+        hosts=(PoolHost(name="h1", memory=4 * GIB, cpus=4, dom0_memory=GIB, xen_memory=256 * MIB),),
+    )
+    runtime = await start_pool(store, spec, clock, draw=random.Random(1).random)
+    ctx = Context(store=store, runtime=runtime)
+    host = next(iter(store.records("host")))
+    agent = runtime.agent(host)
+    vm = str(
+        MESSAGES["VM.create"](
+            ctx,
+            decode_record(
+                "VM",
+                {
+                    "name_label": "balloon",
+                    "HVM_boot_policy": "BIOS order",
+                    "memory_static_min": 256 * MIB,
+                    "memory_dynamic_min": 256 * MIB,
+                    "memory_dynamic_max": 2 * GIB,
+                    "memory_static_max": 2 * GIB,
+                    "VCPUs_max": 1,
+                    "VCPUs_at_startup": 1,
+                    "other_config": {"xenmem_boot_seconds": "0"},
+                },
+            ),
+        )
+    )
+    await MESSAGES["VM.start_on"](ctx, vm, host, False, False)
+    clock.advance(30)
+    # As squeezed would: ask the guest (at 2 GiB) to go down to 256 MiB, then look while
+    # it balloons down at 1 GiB/s.
+    domid = agent.domid_of(vm)
+    assert domid is not None
+    agent.xen.xenstore.write(domain_path(domid, "memory/target"), str(256 * 1024))
+    clock.moving = True
+    ledger = MESSAGES["host.get_memory_ledger"](ctx, host)
+    clock.moving = False
+    await runtime.stop()
+    return ledger, bytes_of_kib(agent.xen.xen_kib)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="read_host lists domains and reads physinfo at different simulated ticks, so "
+    "a ballooning guest is counted twice and the ledger's xen part shrinks",
+)
+def test_the_ledger_counts_a_ballooning_guest_once() -> None:
+    ledger, xen_bytes = asyncio.run(ledger_while_ballooning())
+    assert ledger["xen"] == xen_bytes

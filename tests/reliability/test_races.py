@@ -1,0 +1,246 @@
+"""Races: many clients at once never overcommit a host, and get xapi's errors.
+
+Black-box against a real `xenmem serve` (three small hosts, so admission is at its
+limit): clients in this process's threads and in worker processes start, migrate,
+suspend, resume, shut down and resize a shared set of VMs through the official SDK while
+a watcher checks the books at every moment it can see. Then one deterministic case of
+xapi's one-operation-at-a-time rule.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import XenAPI
+
+from tests.reliability.storm import (
+    MIB,
+    Plan,
+    Tally,
+    Watcher,
+    check_books,
+    check_ledger,
+    expected_free,
+    host_books,
+    run_threads,
+    unreserved_free,
+)
+from tests.serving import ROOT_PASSWORD, RunningServer, start_server
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Three hosts with room for about three small guests each at their dynamic_min.
+POOL = """
+[pool]
+name = "races"
+"""
+HOST = """
+[[host]]
+name = "{name}"
+memory = "3GiB"
+cpus = 4
+dom0_memory = "512MiB"
+xen_memory = "256MiB"
+"""
+HOSTS = ("h1", "h2", "h3")
+XEN_BYTES = 256 * MIB
+# Guests' balloon drivers: mostly healthy, some that never move or stop short.
+BALLOONS = ["ideal"] * 10 + ["stuck", "stuck", "floor:768MiB", "ideal:64MiB"]
+
+STORM_SECONDS = 5.0
+THREADS_HERE = 6
+PROCESSES = 2
+THREADS_PER_PROCESS = 4
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    state = tmp_path_factory.mktemp("races")
+    pool_file = state / "pool.toml"
+    pool_file.write_text(POOL + "".join(HOST.format(name=name) for name in HOSTS))
+    server = start_server(state / "db", "--pool", str(pool_file))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(running: RunningServer) -> Iterator[Any]:
+    session = running.session()
+    yield session.xenapi
+    session.xenapi.session.logout()
+
+
+def new_vm(api: Any, name: str, balloon: str) -> str:
+    return str(
+        api.VM.create(
+            {
+                "name_label": name,
+                "memory_static_min": str(256 * MIB),
+                "memory_static_max": str(1024 * MIB),
+                "memory_dynamic_min": str(512 * MIB),
+                "memory_dynamic_max": str(1024 * MIB),
+                "VCPUs_max": "1",
+                "VCPUs_at_startup": "1",
+                "HVM_boot_policy": "BIOS order",
+                "other_config": {"xenmem_balloon": balloon, "xenmem_boot_seconds": "0"},
+            }
+        )
+    )
+
+
+def until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def worker_process(plan: Plan) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.storm", json.dumps(asdict(plan))],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_books_balance(api: Any) -> None:
+    """At rest: no reservation marker or operation left behind, compute_free_memory is
+    §4.2 from the records, and each host's ledger holds exactly its running guests."""
+    books = host_books(api)
+    vms = api.VM.get_all_records()
+    assert check_books(books, vms) == []
+    for vm, record in vms.items():
+        assert record["scheduled_to_be_resident_on"] == "OpaqueRef:NULL", vm
+        assert record["current_operations"] == {}, vm
+    for host, book in books.items():
+        assert int(api.host.compute_free_memory(host)) == expected_free(book, vms, host)
+        ledger = api.host.get_memory_ledger(host)
+        assert check_ledger(host, ledger) == []
+        assert unreserved_free(ledger) >= 0
+        in_ledger = {key[len("vm:") : -len(":ram")] for key in ledger if key.endswith(":ram")}
+        running_here = {
+            vm for vm, r in vms.items() if r["resident_on"] == host and not r["is_control_domain"]
+        }
+        assert in_ledger == running_here, host
+
+
+def test_a_storm_of_starts_migrations_and_resizes_never_overcommits(
+    running: RunningServer, api: Any
+) -> None:
+    vms = [new_vm(api, f"storm-{i}", balloon) for i, balloon in enumerate(BALLOONS)]
+    try:
+        storm(running, api, vms)
+    finally:
+        until(lambda: all(not api.VM.get_current_operations(vm) for vm in vms))
+        for vm in vms:
+            if api.VM.get_power_state(vm) != "Halted":
+                api.VM.hard_shutdown(vm)
+            api.VM.destroy(vm)
+
+
+def storm(running: RunningServer, api: Any, vms: list[str]) -> None:
+    hosts = list(api.host.get_all())
+    plan = Plan(
+        url=running.url,
+        password=ROOT_PASSWORD,
+        vms=vms,
+        hosts=hosts,
+        seconds=STORM_SECONDS,
+        seed=1,
+        threads=THREADS_HERE,
+    )
+    watcher = Watcher(url=running.url, password=ROOT_PASSWORD, xen_bytes=XEN_BYTES)
+    watching = threading.Thread(target=watcher.run)
+    watching.start()
+    workers = [
+        worker_process(replace(plan, seed=100 + p, threads=THREADS_PER_PROCESS))
+        for p in range(PROCESSES)
+    ]
+    tally = Tally()
+    run_threads(plan, tally)
+    for process in workers:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        tally.merge(json.loads(out))
+    until(lambda: all(r["current_operations"] == {} for r in api.VM.get_all_records().values()))
+    watcher.stop.set()
+    watching.join()
+
+    summary = {m: dict(c) for m, c in sorted(tally.outcomes.items())}
+    assert tally.unexpected == [], summary
+    assert watcher.problems == [], watcher.problems[:20]
+    assert watcher.observations > 10
+    # Two known bugs, each reproduced deterministically by an xfail test, are reported,
+    # not failed on: failed builds and unbacked reservations (test_reservation_race), and
+    # the ledger counting a ballooning guest twice (test_ledger_snapshot).
+    known = tally.known + watcher.unbacked_reservations + watcher.counted_twice
+    if known:
+        print(f"known bugs seen: {known[:10]}")
+    # The storm did what it is for: successes of every kind, admission refusals, and
+    # concurrent operations on one VM refused.
+    for message in ("VM.start", "VM.start_on", "VM.pool_migrate", "VM.set_memory_dynamic_range"):
+        assert tally.outcomes[message]["ok"] > 0, summary
+    refusals = ("HOST_NOT_ENOUGH_FREE_MEMORY", "NO_HOSTS_AVAILABLE")
+    assert sum(tally.count(code) for code in refusals) > 0, summary
+    assert tally.count("OTHER_OPERATION_IN_PROGRESS") > 0, summary
+    assert_books_balance(api)
+
+
+def test_a_memory_operation_in_progress_refuses_the_others(
+    running: RunningServer, api: Any
+) -> None:
+    """xapi runs one operation at a time on a VM: while wait_memory_target_live waits on
+    a guest that will never get there, every other memory change is refused with
+    OTHER_OPERATION_IN_PROGRESS naming the waiting task, from any client (§3.4)."""
+    host = api.host.get_all()[0]
+    vm = new_vm(api, "stubborn", "stuck")
+    api.VM.start_on(vm, host, False, False)
+    api.VM.set_memory_target_live(vm, str(768 * MIB))
+    task = api.Async.VM.wait_memory_target_live(vm)
+    until(lambda: api.VM.get_current_operations(vm) == {task: "awaiting_memory_live"})
+    other = running.session().xenapi
+    expected = ["OTHER_OPERATION_IN_PROGRESS", "VM", vm, "awaiting_memory_live", task]
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("set_memory_dynamic_range", lambda: other.VM.set_memory_dynamic_range(vm, *sizes)),
+        ("set_memory_dynamic_min", lambda: other.VM.set_memory_dynamic_min(vm, sizes[0])),
+        ("set_memory_dynamic_max", lambda: other.VM.set_memory_dynamic_max(vm, sizes[1])),
+        ("set_memory_target_live", lambda: other.VM.set_memory_target_live(vm, sizes[0])),
+        ("wait_memory_target_live", lambda: other.VM.wait_memory_target_live(vm)),
+        ("set_shadow_multiplier_live", lambda: other.VM.set_shadow_multiplier_live(vm, 1.0)),
+        ("pool_migrate", lambda: other.VM.pool_migrate(vm, api.host.get_all()[1], {})),
+        ("clean_shutdown", lambda: other.VM.clean_shutdown(vm)),
+    ]
+    sizes = (str(512 * MIB), str(1024 * MIB))
+    for name, call in calls:
+        with pytest.raises(XenAPI.Failure) as caught:
+            call()
+        assert list(caught.value.details) == expected, name
+    # Nothing the refused calls asked for happened.
+    record = api.VM.get_record(vm)
+    assert (record["memory_dynamic_min"], record["memory_dynamic_max"]) == (
+        str(512 * MIB),
+        str(1024 * MIB),
+    )
+    assert record["resident_on"] == host and record["power_state"] == "Running"
+    assert api.task.get_status(task) == "pending"
+    api.task.cancel(task)
+    until(lambda: api.VM.get_current_operations(vm) == {})
+    other.VM.set_memory_dynamic_range(vm, str(384 * MIB), str(1024 * MIB))
+    assert api.VM.get_memory_dynamic_min(vm) == str(384 * MIB)
+    other.session.logout()
+    api.task.destroy(task)
+    api.VM.hard_shutdown(vm)
+    api.VM.destroy(vm)
+    assert_books_balance(api)
