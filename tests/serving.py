@@ -15,7 +15,7 @@ import XenAPI
 
 ROOT_PASSWORD = "s3cret-root"
 _GIB = 2**30
-_ADDRESS = re.compile(r"XenAPI at (http://\S+/)")
+_ADDRESS = re.compile(r"XenAPI at (https?://\S+/)")
 
 
 @dataclass

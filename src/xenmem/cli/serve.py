@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import uvicorn
 
 from xenmem.toolstack.pool import DEFAULT_POOL, PoolFileError, load_pool_file
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
+from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
+from xenmem.xenapi.tls import self_signed
 
 __all__ = ["ROOT_PASSWORD_ENV", "listen", "register"]
 
@@ -27,6 +30,16 @@ def _time_scale(text: str) -> float:
         value = 0.0
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"invalid time scale {text!r}: expecting a number > 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expecting seconds > 0")
     return value
 
 
@@ -69,7 +82,42 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="N",
         help="simulated seconds per real second (for the simulated hosts' clock)",
     )
+    serve.add_argument(
+        "--session-timeout",
+        type=_seconds,
+        default=DEFAULT_SESSION_TIMEOUT,
+        metavar="SECONDS",
+        help="end sessions idle for this long (default: 86400, a day, as xapi)",
+    )
+    tls = serve.add_argument_group("HTTPS")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS; without --tls-cert, with a self-signed certificate generated on "
+        "the first start and kept in the state directory",
+    )
+    tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate (chain)")
+    tls.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key")
     serve.set_defaults(run=lambda args: _run(args, serve))
+
+
+def _tls_files(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, or None for plain HTTP."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None:
+        files = (args.tls_cert, args.tls_key)
+    elif args.tls:
+        files = self_signed(args.state, args.listen)
+    else:
+        return None
+    try:  # fail now, not after the pool has booted
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*files)
+    except (OSError, ssl.SSLError) as error:
+        parser.error(f"cannot use the TLS certificate {files[0]} and key {files[1]}: {error}")
+    return files
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -82,16 +130,20 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         pool=pool,
         time_scale=args.time_scale,
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
+        session_timeout=args.session_timeout,
     )
+    tls = _tls_files(args, parser)
     try:
         listener = listen(args.listen, args.port)
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
-    asyncio.run(_serve(config, listener))
+    asyncio.run(_serve(config, listener, tls))
     return 0
 
 
-async def _serve(config: ServerConfig, listener: socket.socket) -> None:
+async def _serve(
+    config: ServerConfig, listener: socket.socket, tls: tuple[Path, Path] | None
+) -> None:
     print("xenmem: booting the pool's hosts", flush=True)
     server = await open_server(config)
     server.runtime.start_background()
@@ -101,8 +153,9 @@ async def _serve(config: ServerConfig, listener: socket.socket) -> None:
             f"xenmem: generated root's password (shown once, only its hash is stored): "
             f"{server.generated_root_password}"
         )
+    scheme = "http" if tls is None else "https"
     print(
-        f"xenmem: XenAPI at http://{host}:{port}/ (XML-RPC; JSON-RPC on /jsonrpc), "
+        f"xenmem: XenAPI at {scheme}://{host}:{port}/ (XML-RPC; JSON-RPC on /jsonrpc), "
         f"user root, state in {config.state_dir}/",
         flush=True,
     )
@@ -112,6 +165,8 @@ async def _serve(config: ServerConfig, listener: socket.socket) -> None:
         access_log=False,
         # event.from calls block for up to a minute; do not wait for them on shutdown.
         timeout_graceful_shutdown=1,
+        ssl_certfile=None if tls is None else tls[0],
+        ssl_keyfile=None if tls is None else tls[1],
     )
     try:
         await uvicorn.Server(uv_config).serve(sockets=[listener])

@@ -7,6 +7,7 @@ reads. Records are stored as JSON text; datetimes are tagged (see `encode_record
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ __all__ = [
     "encode_record",
     "get_setting",
     "load_objects",
+    "private_dir",
     "set_setting",
     "write_objects",
 ]
@@ -63,10 +65,31 @@ class StoredObject:
     record: dict[str, object]
 
 
+def private_dir(path: Path) -> None:
+    """Create `path` (and its parents) if needed; a directory made here is 0700."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` if needed; make it readable and writable by its owner only (0600)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def connect(state_dir: Path) -> sqlite3.Connection:
-    """Open (creating if needed) `state_dir/xenmem.db` in WAL mode."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(state_dir / DB_FILENAME, isolation_level=None, timeout=10.0)
+    """Open (creating if needed) `state_dir/xenmem.db` in WAL mode, readable by its owner only.
+
+    SQLite creates the -wal and -shm files with the database file's permissions.
+    """
+    private_dir(state_dir)
+    db = state_dir / DB_FILENAME
+    for path in (db, db.with_name(DB_FILENAME + "-wal"), db.with_name(DB_FILENAME + "-shm")):
+        if path == db or path.exists():
+            _private_file(path)
+    conn = sqlite3.connect(db, isolation_level=None, timeout=10.0)
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode never corrupts the file; a power cut may lose the last commits.
     conn.execute("PRAGMA synchronous=NORMAL")

@@ -21,8 +21,9 @@ from xenmem.xenapi.events import Events
 from xenmem.xenapi.generic import generic_body
 from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, SUMS, event_classes, schemas
 from xenmem.xenapi.roles import POOL_ADMIN
-from xenmem.xenapi.sessions import Sessions
+from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT, Sessions
 from xenmem.xenapi.tasks import Tasks
+from xenmem.xenapi.throttle import DEFAULT_LOGIN_DELAY, LoginThrottle
 
 __all__ = ["ROOT", "ServerConfig", "XenAPIServer", "ensure_root", "message_bodies", "open_server"]
 
@@ -35,6 +36,8 @@ class ServerConfig:
     pool: PoolSpec
     time_scale: float = 1.0
     root_password: str | None = None  # from XENMEM_ROOT_PASSWORD
+    session_timeout: float = DEFAULT_SESSION_TIMEOUT  # seconds a session may stay idle
+    login_delay: float = DEFAULT_LOGIN_DELAY  # after a first failed login; 0 turns it off
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +122,13 @@ async def open_server(config: ServerConfig) -> XenAPIServer:
     master = runtime.coordinator
     set_setting(conn, "time_scale", repr(config.time_scale))
     generated = ensure_root(conn, config.root_password)
-    sessions = Sessions(store, conn, master)
+    sessions = Sessions(
+        store,
+        conn,
+        master,
+        timeout=config.session_timeout,
+        throttle=LoginThrottle(base=config.login_delay),
+    )
     tasks = Tasks(store, master)
     events = Events(store, event_classes(), sessions.is_valid)
     bodies = message_bodies(sessions, events, tasks)

@@ -2,9 +2,10 @@
 
 `POST /jsonrpc` is JSON-RPC; every other POST path is XML-RPC. Content types are exact
 (`text/xml`, `application/json`, no charset: XO compares the strings). API failures are
-HTTP 200; only a body that is not a call at all gets HTTP 500, and one over the size limit
-HTTP 413. Starlette's routing and Response classes are not used: there is one route, and
-its Response adds `; charset=utf-8` to text types, which breaks XO.
+HTTP 200; only a body that is not a call at all gets HTTP 500, one over the size limit
+HTTP 413, and one whose values nest too deeply HTTP 400. Starlette's routing and Response
+classes are not used: there is one route, and its Response adds `; charset=utf-8` to text
+types, which breaks XO.
 
 `GET /` answers with the memory dashboard and `GET /static/<file>` with its files: the
 package data under `xenmem/web/`, read once when the application is made. The dashboard
@@ -23,6 +24,7 @@ from typing import Any
 
 from xenmem.xenapi import jsonrpc, xmlrpc
 from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
+from xenmem.xenapi.sessions import CLIENT_ADDRESS
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Asset", "XenAPIApp", "load_page"]
 
@@ -56,6 +58,10 @@ _BAD_REQUEST_PAGE = (
     b"<html><body><h1>HTTP 500 internal server error</h1>"
     b"An unexpected error occurred; please wait a while and try again.</body></html>"
 )
+
+
+def _too_deep_page(error: Exception) -> bytes:
+    return f"<html><body><h1>HTTP 400 bad request</h1>{error}.</body></html>".encode()
 
 
 class _BodyTooLargeError(Exception):
@@ -148,14 +154,22 @@ class XenAPIApp:
         except _BodyTooLargeError:
             await _respond(send, 413, b"text/html", b"<html><body>Request too large</body></html>")
             return
-        if scope["path"] == "/jsonrpc":
-            await self._json(body, send)
-        else:
-            await self._xml(body, send)
+        client = scope.get("client")
+        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        try:
+            if scope["path"] == "/jsonrpc":
+                await self._json(body, send)
+            else:
+                await self._xml(body, send)
+        finally:
+            CLIENT_ADDRESS.reset(token)
 
     async def _xml(self, body: bytes, send: Send) -> None:
         try:
             method, params = xmlrpc.parse_call(body)
+        except xmlrpc.NestingTooDeepError as error:
+            await _respond(send, 400, b"text/html", _too_deep_page(error))
+            return
         except xmlrpc.XmlRpcParseError as error:
             log.info("unreadable XML-RPC call: %s", error)
             await _respond(send, 500, b"text/html", _BAD_REQUEST_PAGE)
@@ -173,6 +187,9 @@ class XenAPIApp:
     async def _json(self, body: bytes, send: Send) -> None:
         try:
             call = jsonrpc.parse_call(body)
+        except jsonrpc.NestingTooDeepError as error:
+            await _respond(send, 400, b"text/html", _too_deep_page(error))
+            return
         except jsonrpc.JsonRpcParseError as error:
             log.info("unreadable JSON-RPC call: %s", error)
             await _respond(send, 500, b"text/html", _BAD_REQUEST_PAGE)

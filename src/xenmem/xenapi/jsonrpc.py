@@ -11,12 +11,42 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from xenmem.xenapi.types import format_datetime
+from xenmem.xenapi.xmlrpc import MAX_NESTING
 
-__all__ = ["JsonRpcCall", "JsonRpcParseError", "parse_call", "render_failure", "render_success"]
+__all__ = [
+    "MAX_NESTING",
+    "JsonRpcCall",
+    "JsonRpcParseError",
+    "NestingTooDeepError",
+    "parse_call",
+    "render_failure",
+    "render_success",
+]
 
 
 class JsonRpcParseError(ValueError):
     """Not a call xapi would read: bad JSON, or no method, params or id (HTTP 500)."""
+
+
+class NestingTooDeepError(JsonRpcParseError):
+    """Arrays and objects nested deeper than the limit (answered with HTTP 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"arrays and objects nested more than {limit} levels deep")
+
+
+def _nesting(value: object) -> int:
+    """How deeply arrays and objects nest in `value` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item if isinstance(child, list | dict))
+    return deepest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,10 +57,13 @@ class JsonRpcCall:
     v2: bool
 
 
-def parse_call(body: bytes) -> JsonRpcCall:
+def parse_call(body: bytes, max_nesting: int = MAX_NESTING) -> JsonRpcCall:
+    """The call in `body`, or JsonRpcParseError (NestingTooDeepError)."""
     try:
         request = json.loads(body)
-    except (ValueError, RecursionError) as error:
+    except RecursionError:  # nested far deeper than any limit
+        raise NestingTooDeepError(max_nesting) from None
+    except ValueError as error:
         raise JsonRpcParseError(f"bad JSON: {error}") from None
     if not isinstance(request, dict):
         raise JsonRpcParseError("a call is a JSON object")
@@ -40,6 +73,8 @@ def parse_call(body: bytes) -> JsonRpcCall:
         raise JsonRpcParseError("missing or bad id")
     if not isinstance(method, str) or not isinstance(params, list):
         raise JsonRpcParseError("missing method or params")
+    if max(map(_nesting, params), default=0) > max_nesting:
+        raise NestingTooDeepError(max_nesting)
     return JsonRpcCall(method=method, params=params, id=call_id, v2=request.get("jsonrpc") == "2.0")
 
 

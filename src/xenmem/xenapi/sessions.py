@@ -1,45 +1,98 @@
-"""Sessions: login against the users table, validity checks and logout (protocol §4)."""
+"""Sessions: login against the users table, validity checks and logout (protocol §4).
+
+A session ends at logout, when the server restarts, or after `timeout` seconds without a
+call (xapi's inactive-session timeout, 24 hours by default); an ended session's calls get
+SESSION_INVALID [the ref as sent]. Failed logins are slowed down by a `LoginThrottle`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from xenmem.db import Store
-from xenmem.db.users import find_user, verify_password
+from xenmem.db.users import User, find_user, verify_password
 from xenmem.errors import SESSION_AUTHENTICATION_FAILED, SESSION_INVALID
 from xenmem.toolstack import Context
+from xenmem.xenapi.throttle import LoginThrottle
 
-__all__ = ["AUTHENTICATION_FAILURE", "Sessions"]
+__all__ = [
+    "AUTHENTICATION_FAILURE",
+    "CLIENT_ADDRESS",
+    "DEFAULT_SESSION_TIMEOUT",
+    "Sessions",
+]
 
 AUTHENTICATION_FAILURE = "Authentication failure"
+DEFAULT_SESSION_TIMEOUT = 24 * 3600.0
+
+# The address of the client whose request is being served (set by the HTTP front).
+CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("client_address", default=None)
+
+
+@dataclass
+class _Live:
+    role: str
+    last_used: float  # the clock's seconds
 
 
 class Sessions:
     """Live sessions: a record in the store plus the role it was granted at login."""
 
-    def __init__(self, store: Store, users: sqlite3.Connection, this_host: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        users: sqlite3.Connection,
+        this_host: str,
+        *,
+        timeout: float = DEFAULT_SESSION_TIMEOUT,
+        throttle: LoginThrottle | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._users = users
         self._this_host = this_host
-        self._roles: dict[str, str] = {}
+        self._timeout = timeout
+        self._throttle = LoginThrottle() if throttle is None else throttle
+        self._clock = clock
+        self._live: dict[str, _Live] = {}
+        self._swept = clock()
 
     def role(self, session: object) -> str:
-        """The session's role, or SESSION_INVALID [the ref as sent]."""
-        role = self._roles.get(session) if isinstance(session, str) else None
-        if role is None:
+        """The session's role, or SESSION_INVALID [the ref as sent]; a call keeps it alive."""
+        live = self._live.get(session) if isinstance(session, str) else None
+        now = self._clock()
+        if live is None or now - live.last_used > self._timeout:
+            if live is not None and isinstance(session, str):
+                self._end(session)
             raise SESSION_INVALID(str(session))
-        return role
+        live.last_used = now
+        return live.role
 
     def is_valid(self, session: str) -> bool:
-        return session in self._roles
+        live = self._live.get(session)
+        return live is not None and self._clock() - live.last_used <= self._timeout
 
     async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
-        # The user is read at every login, so `xenmem user add` works on a running server.
-        user = find_user(self._users, uname)
-        # scrypt takes tens of milliseconds: keep it off the event loop.
-        if user is None or not await asyncio.to_thread(verify_password, user, pwd):
+        self._sweep()
+
+        found: list[User] = []
+
+        async def check() -> bool:
+            # The user is read at every login, so `xenmem user add` works on a running server.
+            user = find_user(self._users, uname)
+            # scrypt takes tens of milliseconds: keep it off the event loop.
+            if user is None or not await asyncio.to_thread(verify_password, user, pwd):
+                return False
+            found.append(user)
+            return True
+
+        if not await self._throttle.attempt(uname, CLIENT_ADDRESS.get(), check):
             raise SESSION_AUTHENTICATION_FAILED(uname, AUTHENTICATION_FAILURE)
         now = datetime.now(UTC)
         with self._store.transaction() as tx:
@@ -54,13 +107,25 @@ class Sessions:
                     "originator": originator,
                 },
             )
-        self._roles[ref] = user.role
+        self._live[ref] = _Live(role=found[0].role, last_used=self._clock())
         return ref
 
     def logout(self, ctx: Context) -> None:
-        self._roles.pop(ctx.session, None)
-        if self._store.get("session", ctx.session) is not None:
+        self._end(ctx.session)
+
+    def _end(self, session: str) -> None:
+        self._live.pop(session, None)
+        if self._store.get("session", session) is not None:
             with self._store.transaction() as tx:
-                tx.delete("session", ctx.session)
+                tx.delete("session", session)
         # Calls blocked in event.from/next for this session must now fail (§6.1).
         self._store.wake_waiters()
+
+    def _sweep(self) -> None:
+        """End the sessions idle past the timeout (at most once a minute, at a login)."""
+        now = self._clock()
+        if now - self._swept < min(60.0, self._timeout):
+            return
+        self._swept = now
+        for ref in [r for r, s in self._live.items() if now - s.last_used > self._timeout]:
+            self._end(ref)

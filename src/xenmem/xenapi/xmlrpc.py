@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 from datetime import datetime
+from typing import cast
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from xenmem.xenapi.types import format_datetime, parse_datetime
 
 __all__ = [
+    "MAX_NESTING",
     "Int32",
+    "NestingTooDeepError",
     "XmlRpcParseError",
     "format_float",
     "parse_call",
@@ -35,8 +39,20 @@ class Int32(int):
     """An int the wire must carry as a real XML-RPC integer, not as int64 text."""
 
 
+# Arrays and structs may nest this deep in one parameter (XenAPI values nest 3 or 4 deep).
+MAX_NESTING = 64
+_PARSE_CHUNK = 64 * 1024
+
+
 class XmlRpcParseError(ValueError):
     """The body is not an XML-RPC call xapi could read (answered with HTTP 500)."""
+
+
+class NestingTooDeepError(XmlRpcParseError):
+    """Arrays and structs nested deeper than the limit (answered with HTTP 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"arrays and structs nested more than {limit} levels deep")
 
 
 def _text(el: ET.Element) -> str:
@@ -93,15 +109,41 @@ def _parse_value(el: ET.Element) -> object:
     return _parse_scalar(child.tag, _text(child))
 
 
-def parse_call(body: bytes) -> tuple[str, list[object]]:
-    """(methodName, params) of a methodCall, or XmlRpcParseError."""
+def _parse_tree(body: bytes, max_nesting: int) -> ET.Element:
+    """The document's root element; stops reading as soon as it nests too deeply."""
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    # methodCall/params/param/value, then value/array/data or value/struct/member per level.
+    max_elements = 4 + 3 * max_nesting + 2
+    nesting = elements = 0
+    root: ET.Element | None = None
+    try:
+        for offset in range(0, max(len(body), 1), _PARSE_CHUNK):
+            parser.feed(body[offset : offset + _PARSE_CHUNK])
+            # Only start and end events are asked for: (name, element) pairs.
+            for event, el in cast("Iterator[tuple[str, object]]", parser.read_events()):
+                if not isinstance(el, ET.Element):
+                    continue
+                root = el if root is None else root
+                step = 1 if event == "start" else -1
+                elements += step
+                if el.tag in ("array", "struct"):
+                    nesting += step
+                if nesting > max_nesting or elements > max_elements:
+                    raise NestingTooDeepError(max_nesting)
+        parser.close()
+    except ET.ParseError as error:
+        raise XmlRpcParseError(str(error)) from None
+    if root is None:
+        raise XmlRpcParseError("no element")
+    return root
+
+
+def parse_call(body: bytes, max_nesting: int = MAX_NESTING) -> tuple[str, list[object]]:
+    """(methodName, params) of a methodCall, or XmlRpcParseError (NestingTooDeepError)."""
     # No DTDs: they are never needed and entity expansion is a denial-of-service vector.
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise XmlRpcParseError("DTDs are not accepted")
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as error:
-        raise XmlRpcParseError(str(error)) from None
+    root = _parse_tree(body, max_nesting)
     name = root.find("methodName")
     if root.tag != "methodCall" or name is None or not _text(name).strip():
         raise XmlRpcParseError("not a methodCall")
