@@ -3,6 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from xenmem.balloon.core import fund_growth
 from xenmem.balloon.policy import Domain, compute_target_adjustments, min_freeable
 
 
@@ -56,3 +57,20 @@ def test_net_growth_never_exceeds_free_above_the_target(
         return  # dynamic_mins too high: squeezed reports that it cannot free enough
     targets = compute_target_adjustments(domains, free, host_target)
     assert sum(t - d.actual_kib for d, t in targets) <= free - host_target
+
+
+def test_growth_is_issued_only_as_far_as_free_memory_pays() -> None:
+    raised = domain(1, actual=262144, dmin=524288, dmax=5242880)
+    growing = domain(2, actual=100_000, dmin=50_000, dmax=300_000)
+    shrinking = domain(3, actual=400_000, dmin=100_000, dmax=400_000)
+    issued = ((raised, 524288), (growing, 200_000), (shrinking, 300_000))
+    # 300000 KiB of budget: the raised domain takes 262144, the next one the rest.
+    assert fund_growth(issued, 300_000) == (
+        (raised, 524288),
+        (growing, 100_000 + 300_000 - 262144),
+        (shrinking, 300_000),
+    )
+    # No budget: nobody grows; shrinking targets are left alone.
+    assert fund_growth(issued, -5) == ((raised, 262144), (growing, 100_000), (shrinking, 300_000))
+    # Enough for everyone: the targets are unchanged.
+    assert fund_growth(issued, 10**9) == issued

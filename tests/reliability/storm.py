@@ -59,9 +59,8 @@ class Plan:
     dynamic_maxes: list[int] = field(default_factory=lambda: [512, 768, 1024])
 
 
-# A known bug, reproduced deterministically by test_reservation_race (xfail): a rebalance
-# after a dynamic_min raise grows that guest into memory squeezed reserved for a domain
-# being built, whose build then fails. Counted apart so the storm still guards the rest.
+# The symptom of a build whose reservation another guest took (a rebalance after a
+# dynamic_min raise; test_reservation_race): kept apart so that a failure names it.
 KNOWN_BUILD_FAILURE = "cannot build domain"
 _BUILDS = frozenset({"VM.start", "VM.start_on", "VM.resume", "VM.resume_on", "VM.pool_migrate"})
 

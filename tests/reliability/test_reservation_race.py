@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
-
 from tests.toolstack.harness import GIB, MIB
 from xenmem.balloon.reservations import STATE_ROOT
 from xenmem.db import Store
@@ -111,11 +109,6 @@ async def race() -> tuple[str, list[object], dict[str, int]]:
     return started, list(agent.xen.faults), ledger
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="squeezed's rebalance after a dynamic_min raise grows the guest into memory "
-    "reserved for a domain being built; the build then fails with INTERNAL_ERROR",
-)
 def test_a_raised_dynamic_min_never_takes_a_reservation() -> None:
     started, faults, ledger = asyncio.run(race())
     # B's start may be refused for memory, but B's reservation must stay B's.

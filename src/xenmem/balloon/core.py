@@ -95,6 +95,29 @@ def split_phases(
     return freeing or ideal
 
 
+def fund_growth(
+    issued: tuple[tuple[Domain, int], ...], budget_kib: int
+) -> tuple[tuple[Domain, int], ...]:
+    """Issue growth only as far as free memory above the host target pays for it.
+
+    The proportional targets already fit when every domain is within its range; a domain
+    below a dynamic_min that was just raised does not fit when memory is short (its
+    minimum is owed, whatever is free), and squeezed would let it grow into memory that
+    is reserved for a domain being built, or into the host's reserve. Such a domain's
+    target stops at what is free: at or above its size, possibly below its minimum,
+    until later iterations find the rest.
+    """
+    remaining = max(0, budget_kib)
+    funded = []
+    for domain, ideal in issued:
+        target = ideal
+        if ideal > domain.actual_kib:
+            target = domain.actual_kib + min(ideal - domain.actual_kib, remaining)
+            remaining -= target - domain.actual_kib
+        funded.append((domain, target))
+    return tuple(funded)
+
+
 def inactive_clamp(domain: Domain) -> int:
     """Target and maxmem of a newly inactive domain: it may shrink but never grow back, and
     never above dynamic_max or below dynamic_min (§3.5 step 2, CA-41832)."""
@@ -124,6 +147,9 @@ def one_iteration(
         count_deficit=config.deficit_compensation,
     )
     issued = split_phases(ideal, two_phase=config.two_phase)
+    if config.two_phase and config.deficit_compensation:
+        # Part of the allocation phase: nothing is being freed, so what is free is exact.
+        issued = fund_growth(issued, host.free_kib - host_target_kib)
     all_reached = all(has_hit_target(d) for d in active)
     unchanged = all(t == d.target_kib for d, t in issued)
     decision: Decision
