@@ -210,3 +210,26 @@ def test_cors_preflight(raw: Raw) -> None:
     response.read()
     assert response.status == 200
     assert response.getheader("access-control-allow-origin") == "*"
+
+
+def test_text_xml_cannot_carry_reaches_xml_rpc_clients_replaced(
+    raw: Raw, session: str, server: RunningServer
+) -> None:
+    """JSON-RPC can store code points XML 1.0 cannot carry at all (found by the fuzzer):
+    JSON clients read them back exactly, XML-RPC clients as U+FFFD, and every XML-RPC
+    answer stays well-formed."""
+    vm = _vm(raw, session)
+    key, value = "odd\x01key", "nul\x00 surrogate\ud800 fine\t"
+    added = raw.json(
+        {"id": 2, "method": "VM.add_to_other_config", "params": [session, vm, key, value]}
+    )
+    assert added["error"] is None
+    try:
+        exact = raw.json({"id": 3, "method": "VM.get_other_config", "params": [session, vm]})
+        assert exact["result"][key] == value  # type: ignore[index]
+        sdk = server.session()
+        other_config = sdk.xenapi.VM.get_record(vm)["other_config"]
+        assert other_config["odd\ufffdkey"] == "nul\ufffd surrogate\ufffd fine\t"
+        assert vm in sdk.xenapi.VM.get_all_records()
+    finally:
+        raw.json({"id": 4, "method": "VM.remove_from_other_config", "params": [session, vm, key]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xmlrpc.client as stdlib
 from datetime import UTC, datetime
 
 import pytest
@@ -186,3 +187,11 @@ def test_undecodable_arguments_are_internal_errors(t: object, value: object) -> 
         decode_arg(t, value, "x")  # type: ignore[arg-type]
     assert info.value.code == "INTERNAL_ERROR"
     assert len(info.value.params) == 1
+
+
+def test_xml_rpc_replaces_what_xml_cannot_carry() -> None:
+    body = xmlrpc.render_success({"a\x01b": ["x\x00y", "\ud800", "\ufffe", "tab\tnl\n", "é𝄞"]})
+    ((parsed,), _) = stdlib.loads(body.decode())
+    assert parsed["Value"] == {"a\ufffdb": ["x\ufffdy", "\ufffd", "\ufffd", "tab\tnl\n", "é𝄞"]}
+    ((failure,), _) = stdlib.loads(xmlrpc.render_failure(["CODE", "\x07"]).decode())
+    assert failure["ErrorDescription"] == ["CODE", "\ufffd"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import cast
@@ -160,6 +161,16 @@ def parse_call(body: bytes, max_nesting: int = MAX_NESTING) -> tuple[str, list[o
     return _text(name).strip(), values
 
 
+# Characters XML 1.0 cannot carry at all, not even as references: most C0 controls, lone
+# surrogates, U+FFFE/U+FFFF. JSON-RPC clients can store them; XML-RPC clients get U+FFFD.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    """`text` escaped for XML, with what XML cannot carry replaced by U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
 def format_float(value: float) -> str:
     """Shortest text that reads back as `value`, without a trailing `.0` (xapi: 1.0 → "1")."""
     text = repr(value)
@@ -168,7 +179,7 @@ def format_float(value: float) -> str:
 
 def _write(value: object, out: list[str]) -> None:
     if isinstance(value, str):
-        out.append(f"<value>{escape(value)}</value>")
+        out.append(f"<value>{_xml_text(value)}</value>")
     elif isinstance(value, bool):
         out.append(f"<value><boolean>{int(value)}</boolean></value>")
     elif isinstance(value, Int32):
@@ -187,7 +198,7 @@ def _write(value: object, out: list[str]) -> None:
     elif isinstance(value, dict):
         out.append("<value><struct>")
         for key, item in value.items():
-            out.append(f"<member><name>{escape(str(key))}</name>")
+            out.append(f"<member><name>{_xml_text(str(key))}</name>")
             _write(item, out)
             out.append("</member>")
         out.append("</struct></value>")
