@@ -49,8 +49,8 @@ from xml.sax.saxutils import escape
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from xenmem.cli.pool import DEFAULT_POOL, simulated_pool
 from xenmem.db.users import set_user
-from xenmem.toolstack.pool import DEFAULT_POOL
 from xenmem.xenapi.app import ServerConfig, XenAPIServer, open_server
 from xenmem.xenapi.datamodel import Message
 from xenmem.xenapi.http import XenAPIApp
@@ -484,14 +484,9 @@ class InProcess:
 
     def __init__(self, state_dir: Path) -> None:
         self.loop = asyncio.new_event_loop()
-        config = ServerConfig(
-            state_dir=state_dir,
-            pool=DEFAULT_POOL,
-            root_password=ROOT_PASSWORD,
-            time_scale=TIME_SCALE,
-            login_delay=0.0,
-        )
-        self.server: XenAPIServer = self.loop.run_until_complete(open_server(config))
+        config = ServerConfig(state_dir=state_dir, root_password=ROOT_PASSWORD, login_delay=0.0)
+        start_pool = simulated_pool(DEFAULT_POOL, state_dir, TIME_SCALE)
+        self.server: XenAPIServer = self.loop.run_until_complete(open_server(config, start_pool))
         for role in ROLES:
             set_user(self.server.conn, role, role, f"{role}-pw")
         self.app = XenAPIApp(self.server.dispatcher)
@@ -543,10 +538,8 @@ class InProcess:
             for cd in MODEL.classes
             if cd.database and cd.name not in ("session", "task")
         }
-        hosts = {
-            ref: (agent.xen.physinfo(), agent.xen.domains())
-            for ref, agent in self.server.runtime.agents.items()
-        }
+        looks = {ref: agent.snapshot() for ref, agent in self.server.runtime.agents.items()}
+        hosts = {ref: (look.physinfo, look.xen_domains) for ref, look in looks.items()}
         return {"records": records, "hosts": hosts}
 
     async def _request(self, case: Case, body: bytes) -> tuple[int, bytes]:

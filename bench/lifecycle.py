@@ -20,11 +20,11 @@ import statistics
 import time
 from typing import Any
 
+from xenmem.cli.pool import start_simulated_pool
 from xenmem.db import Store
 from xenmem.toolstack import MESSAGES, Context
 from xenmem.toolstack.admission import choose_host
 from xenmem.toolstack.pool import PoolHost, PoolSpec
-from xenmem.toolstack.runtime import start_pool
 from xenmem.xen import VirtualClock
 from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
 
@@ -50,7 +50,9 @@ class BenchPool:
         )
         self.clock = VirtualClock()
         store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS)
-        runtime = asyncio.run(start_pool(store, spec, self.clock, draw=random.Random(7).random))
+        runtime = asyncio.run(
+            start_simulated_pool(store, spec, self.clock, draw=random.Random(7).random)
+        )
         self.ctx = Context(store=store, runtime=runtime)
 
     def call(self, name: str, *args: Any) -> Any:

@@ -6,7 +6,16 @@ from typing import Any
 
 from xenmem.balloon.snapshot import read_host
 from xenmem.cli.scenario import Scenario, World, build_world, parse_scenario, run_scenario
+from xenmem.toolstack.host_agent import HostAgent
 from xenmem.xen.clock import VirtualClock
+from xenmem.xen.simulator import SimulatedHost, SimulatedLab
+
+
+def simulated(agent: HostAgent) -> SimulatedHost:
+    """The simulated host behind a host agent of a simulated pool."""
+    lab = agent.lab
+    assert isinstance(lab, SimulatedLab)
+    return lab.host
 
 
 def domain(

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import random
 
+from tests.support import simulated
 from tests.toolstack.harness import GIB, MIB
+from xenmem.cli.pool import start_simulated_pool
 from xenmem.db import Store
 from xenmem.memory.units import bytes_of_kib
 from xenmem.toolstack import MESSAGES, Context
 from xenmem.toolstack.pool import PoolHost, PoolSpec
-from xenmem.toolstack.runtime import start_pool
 from xenmem.xen import VirtualClock, domain_path
 from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
 
@@ -44,7 +45,7 @@ async def ledger_while_ballooning() -> tuple[dict[str, int], int]:
         dmc=True,
         hosts=(PoolHost(name="h1", memory=4 * GIB, cpus=4, dom0_memory=GIB, xen_memory=256 * MIB),),
     )
-    runtime = await start_pool(store, spec, clock, draw=random.Random(1).random)
+    runtime = await start_simulated_pool(store, spec, clock, draw=random.Random(1).random)
     ctx = Context(store=store, runtime=runtime)
     host = next(iter(store.records("host")))
     agent = runtime.agent(host)
@@ -71,14 +72,14 @@ async def ledger_while_ballooning() -> tuple[dict[str, int], int]:
     clock.advance(30)
     # As squeezed would: ask the guest (at 2 GiB) to go down to 256 MiB, then look while
     # it balloons down at 1 GiB/s.
-    domid = agent.domid_of(vm)
+    domid = agent.domains.domid_of(vm)
     assert domid is not None
-    agent.xen.xenstore.write(domain_path(domid, "memory/target"), str(256 * 1024))
+    simulated(agent).xenstore.write(domain_path(domid, "memory/target"), str(256 * 1024))
     clock.moving = True
     ledger = MESSAGES["host.get_memory_ledger"](ctx, host)
     clock.moving = False
     await runtime.stop()
-    return ledger, bytes_of_kib(agent.xen.xen_kib)
+    return ledger, bytes_of_kib(simulated(agent).xen_kib)
 
 
 def test_the_ledger_counts_a_ballooning_guest_once() -> None:

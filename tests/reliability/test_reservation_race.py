@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import random
 
+from tests.support import simulated
 from tests.toolstack.harness import GIB, MIB
 from xenmem.balloon.reservations import STATE_ROOT
+from xenmem.cli.pool import start_simulated_pool
 from xenmem.db import Store
 from xenmem.errors import XenAPIError
 from xenmem.toolstack import MESSAGES, Context
 from xenmem.toolstack.pool import PoolHost, PoolSpec
-from xenmem.toolstack.runtime import start_pool
 from xenmem.xen import VirtualClock, Xenstore
 from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
 
@@ -82,7 +83,7 @@ async def race() -> tuple[str, list[object], dict[str, int]]:
             ),
         ),
     )
-    runtime = await start_pool(store, spec, clock, draw=random.Random(1).random)
+    runtime = await start_simulated_pool(store, spec, clock, draw=random.Random(1).random)
     ctx = Context(store=store, runtime=runtime)
     host = next(iter(store.records("host")))
     agent = runtime.agent(host)
@@ -97,7 +98,7 @@ async def race() -> tuple[str, list[object], dict[str, int]]:
     shrinking = asyncio.create_task(
         outcome(MESSAGES["VM.set_memory_dynamic_range"](ctx, c, 256 * MIB, 256 * MIB))
     )
-    while not reservations(agent.xen.xenstore):
+    while not reservations(simulated(agent).xenstore):
         await asyncio.sleep(0)  # squeezed has B's reservation; C's rebalance has the lock
     resizing = asyncio.create_task(
         outcome(MESSAGES["VM.set_memory_dynamic_range"](ctx, a, 1280 * MIB, 1536 * MIB))
@@ -106,7 +107,7 @@ async def race() -> tuple[str, list[object], dict[str, int]]:
     assert (shrunk, resized) == ("ok", "ok")
     ledger = MESSAGES["host.get_memory_ledger"](ctx, host)
     await runtime.stop()
-    return started, list(agent.xen.faults), ledger
+    return started, list(simulated(agent).faults), ledger
 
 
 def test_a_raised_dynamic_min_never_takes_a_reservation() -> None:

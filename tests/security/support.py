@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.in_process import open_in_process
 from xenmem.db.users import set_user
-from xenmem.toolstack.pool import DEFAULT_POOL
-from xenmem.xenapi.app import ServerConfig, XenAPIServer, open_server
+from xenmem.xenapi.app import XenAPIServer
 from xenmem.xenapi.datamodel import REQUIRED, Message
 from xenmem.xenapi.dispatch import Failure, Raw, Success
 from xenmem.xenapi.model import MODEL
@@ -29,25 +29,15 @@ from xenmem.xenapi.types import (
 )
 
 ROOT_PASSWORD = "pw"
-FAST = 10_000.0  # simulated seconds per real second
 DEAD = "OpaqueRef:dead0000-0000-4000-8000-000000000000"
 
 
 @contextmanager
-def in_process(state_dir: Path, **config: object) -> Iterator[tuple[XenAPIServer, Loop]]:
+def in_process(state_dir: Path, *, login_delay: float = 0.0) -> Iterator[tuple[XenAPIServer, Loop]]:
     """An assembled server (no background work), one user per role, and a loop to call it on."""
     loop = asyncio.new_event_loop()
-    settings: dict[str, object] = {"login_delay": 0.0, **config}
     server = loop.run_until_complete(
-        open_server(
-            ServerConfig(
-                state_dir=state_dir,
-                pool=DEFAULT_POOL,
-                root_password=ROOT_PASSWORD,
-                time_scale=FAST,
-                **settings,  # type: ignore[arg-type]
-            )
-        )
+        open_in_process(state_dir, root_password=ROOT_PASSWORD, login_delay=login_delay)
     )
     for role in ROLES:
         set_user(server.conn, role, role, f"{role}-pw")
@@ -108,8 +98,6 @@ def state_of(server: XenAPIServer) -> dict[str, object]:
         for cd in MODEL.classes
         if cd.database and cd.name not in ("session", "task")
     }
-    hosts = {
-        ref: (agent.xen.physinfo(), agent.xen.domains())
-        for ref, agent in server.runtime.agents.items()
-    }
+    looks = {ref: agent.snapshot() for ref, agent in server.runtime.agents.items()}
+    hosts = {ref: (look.physinfo, look.xen_domains) for ref, look in looks.items()}
     return {"records": records, "hosts": hosts}

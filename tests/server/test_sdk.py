@@ -10,7 +10,7 @@ import pytest
 import XenAPI
 
 from tests.serving import ROOT_PASSWORD, RunningServer, vm_record
-from xenmem.toolstack.pool import xen_memory_default
+from xenmem.cli.pool import xen_memory_default
 from xenmem.xenapi.model import MODEL
 
 GIB = 2**30

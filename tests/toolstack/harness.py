@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from tests.support import simulated
+from xenmem.cli.pool import start_simulated_pool
 from xenmem.db import Record, Store
 from xenmem.errors import XenAPIError
 from xenmem.toolstack import MESSAGES, Context
 from xenmem.toolstack.ledger import PARTS
 from xenmem.toolstack.pool import PoolHost, PoolSpec
-from xenmem.toolstack.runtime import PoolRuntime, start_pool
+from xenmem.toolstack.runtime import PoolRuntime
 from xenmem.xen import VirtualClock
 from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
 
@@ -41,7 +43,7 @@ class Pool:
         self.clock = VirtualClock()
         self.store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS)
         self.runtime: PoolRuntime = asyncio.run(
-            start_pool(self.store, spec, self.clock, draw=lambda: 0.0)
+            start_simulated_pool(self.store, spec, self.clock, draw=lambda: 0.0)
         )
         self.ctx = Context(store=self.store, runtime=self.runtime)
         self.hosts = sorted(
@@ -116,8 +118,8 @@ class Pool:
         """The invariants every step keeps: no overcommit, §4.2, placement, the ledger."""
         for host in self.hosts:
             agent = self.runtime.agent(host)
-            assert agent.xen.faults == []
-            assert agent.xen.physinfo().free_kib >= 0
+            assert simulated(agent).faults == []
+            assert simulated(agent).physinfo().free_kib >= 0
             assert self.free(host) == self.expected_free(host)
             metrics = str(self.record("host", host)["metrics"])
             total = self.int_field("host_metrics", metrics, "memory_total")
@@ -135,7 +137,7 @@ class Pool:
                 if k.endswith((":ram", ":overhead")) and k.startswith("vm:")
             )
             assert parts == ledger["total"] == total
-            assert set(agent.resident) == {
+            assert set(agent.domains.resident) == {
                 vm
                 for vm, r in self.store.records("VM").items()
                 if r["resident_on"] == host and not r["is_control_domain"]

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from pathlib import Path
 
 import pytest
 
+from xenmem.cli.pool import DEFAULT_POOL, start_simulated_pool
 from xenmem.db import Store
 from xenmem.errors import XenAPIError
 from xenmem.toolstack import MESSAGES, Context
-from xenmem.toolstack.pool import (
-    DEFAULT_POOL,
-    PoolFileError,
-    PoolHost,
-    PoolSpec,
-    dom0_memory_default,
-    load_pool_file,
-    xen_memory_default,
-)
-from xenmem.toolstack.runtime import start_pool
+from xenmem.toolstack.pool import PoolHost, PoolSpec
 from xenmem.xen import VirtualClock
 from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
 
@@ -141,7 +132,7 @@ def test_boot_records_the_simulated_host() -> None:
             PoolHost(name="h", memory=32 * GIB, cpus=8, dom0_memory=2 * GIB, xen_memory=512 * MIB),
         ),
     )
-    runtime = asyncio.run(start_pool(store, spec, VirtualClock()))
+    runtime = asyncio.run(start_simulated_pool(store, spec, VirtualClock()))
     master = runtime.coordinator
     host = store.get("host", master)
     assert host is not None
@@ -160,53 +151,7 @@ def test_boot_records_the_simulated_host() -> None:
     assert isinstance(overhead, int)
     assert free == 32 * GIB - 612_368_384 - 2 * GIB - overhead
     # Later starts keep the stored pool, and boot the same hardware again.
-    again = asyncio.run(start_pool(store, DEFAULT_POOL, VirtualClock()))
+    again = asyncio.run(start_simulated_pool(store, DEFAULT_POOL, VirtualClock()))
     assert again.coordinator == master
     assert store.count("host") == 1
     assert store.get("host", master) == host
-
-
-def test_installer_defaults() -> None:
-    assert dom0_memory_default(16 * GIB) == 1856 * MIB
-    assert dom0_memory_default(64 * GIB) == 4304 * MIB
-    assert dom0_memory_default(256 * GIB) == 8 * GIB
-    # 32 MiB + 10.7 per mille of RAM (an estimate) + a 256 MiB crash kernel.
-    assert xen_memory_default(64 * GIB) == (32 * 1024 + 718064 + 256 * 1024) * 1024
-
-
-@pytest.mark.parametrize(
-    ("text", "problem"),
-    [
-        ("[pool]\n", "at least one"),
-        ("[[host]]\nmemory = '1GiB'\n", "needs a name"),
-        ("[[host]]\nname = 'a'\nmemory = 'lots'\n", "must be positive"),
-        ("[[host]]\nname = 'a'\nmemory = '4GiB'\ncpus = 0\n", "must be positive"),
-        (
-            "[[host]]\nname = 'a'\nmemory = '4GiB'\n[[host]]\nname = 'a'\nmemory = '4GiB'\n",
-            "unique",
-        ),
-        ("[pool]\ndmc = 'yes'\n[[host]]\nname = 'a'\nmemory = '4GiB'\n", "dmc a boolean"),
-        ("not toml = = \n", "pool.toml"),
-    ],
-)
-def test_bad_pool_files(tmp_path: Path, text: str, problem: str) -> None:
-    path = tmp_path / "pool.toml"
-    path.write_text(text)
-    with pytest.raises(PoolFileError, match=problem):
-        load_pool_file(path)
-
-
-def test_pool_file_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "pool.toml"
-    path.write_text("[[host]]\nname = 'a'\nmemory = '16g'\n")
-    spec = load_pool_file(path)
-    assert spec.dmc is True
-    assert spec.hosts == (
-        PoolHost(
-            name="a",
-            memory=16 * GIB,
-            cpus=1,
-            dom0_memory=1856 * MIB,
-            xen_memory=xen_memory_default(16 * GIB),
-        ),
-    )

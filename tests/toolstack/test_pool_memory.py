@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.support import simulated
 from tests.toolstack.harness import GIB, MIB, Pool, small_pool
 from xenmem.db import NULL_REF
 from xenmem.errors import XenAPIError
@@ -40,7 +41,7 @@ def test_start_makes_the_vm_resident_and_free_memory_follows(pool: Pool) -> None
     assert host in pool.hosts
     assert record["power_state"] == "Running"
     assert record["scheduled_to_be_resident_on"] == NULL_REF
-    assert record["domid"] == pool.runtime.agent(host).domid_of(vm)
+    assert record["domid"] == pool.runtime.agent(host).domains.domid_of(vm)
     # A fresh start reserves up to dynamic_max: the guest starts at 4 GiB.
     assert record["memory_target"] == 4 * GIB
     metrics = str(record["metrics"])
@@ -421,7 +422,7 @@ def test_pool_migrate_balloons_down_moves_and_restores_the_range(pool: Pool) -> 
     pool.call("VM.pool_migrate", vm, destination, {"live": "true"})
     record = pool.record("VM", vm)
     assert record["resident_on"] == destination
-    assert pool.runtime.agent(source).domid_of(vm) is None
+    assert pool.runtime.agent(source).domains.domid_of(vm) is None
     # It arrived at dynamic_min and grows back into its range on the new host.
     pool.advance(30)
     assert pool.record("VM", vm)["memory_target"] == 4 * GIB
@@ -500,7 +501,7 @@ def test_ledger_parts_and_xen_share(pool: Pool) -> None:
     pool.advance(1)  # the guest's balloon driver announces itself
     ledger = pool.call("host.get_memory_ledger", host)
     agent = pool.runtime.agent(host)
-    assert ledger["xen"] == agent.xen.xen_kib * 1024
+    assert ledger["xen"] == simulated(agent).xen_kib * 1024
     assert ledger["reserve"] == 73728 * 1024
     assert ledger[f"vm:{vm}:ram"] == 4 * GIB
     assert ledger[f"vm:{vm}:overhead"] == 34 * MIB
@@ -578,8 +579,8 @@ def test_raising_dynamic_min_above_the_guest_never_eats_the_reserve() -> None:
     pool.call("VM.pool_migrate", vm, pool.hosts[0], {})
     pool.call("VM.set_memory_dynamic_range", vm, 512 * MIB, 5 * GIB)
     agent = pool.runtime.agent(pool.hosts[0])
-    assert agent.xen.faults == []
-    assert agent.xen.physinfo().free_kib >= 73728 - 512
+    assert simulated(agent).faults == []
+    assert simulated(agent).physinfo().free_kib >= 73728 - 512
     pool.assert_consistent()
 
 

@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.in_process import open_in_process
 from xenmem import toolstack
-from xenmem.toolstack.pool import DEFAULT_POOL
-from xenmem.xenapi.app import ServerConfig, message_bodies, open_server
+from xenmem.xenapi.app import message_bodies
 from xenmem.xenapi.datamodel import REQUIRED, ClassDef, Kind, Message, Model, Param, dro, rw, sro
 from xenmem.xenapi.datamodel_session import EVENT
 from xenmem.xenapi.model import MODEL, decode_record
 from xenmem.xenapi.roles import POOL_ADMIN, READ_ONLY, ROLES, VM_ADMIN, at_least
 from xenmem.xenapi.types import INT, STRING, Map, Ref, Set
-
-# Simulated seconds per real second: the hosts' boot-time sampling takes 9 simulated s.
-FAST = 10_000.0
 
 
 def test_the_served_model_loads_and_checks() -> None:
@@ -65,11 +62,7 @@ def test_aliases_are_generated_from_class_message_pairs() -> None:
 def test_every_message_has_exactly_one_body(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = asyncio.run(
-        open_server(
-            ServerConfig(state_dir=tmp_path, pool=DEFAULT_POOL, root_password="x", time_scale=FAST)
-        )
-    )
+    server = asyncio.run(open_in_process(tmp_path))
     sessions, events, tasks = server.sessions, server.events, server.tasks
     assert set(server.bodies) == set(MODEL.messages)
     custom = {n for n, m in MODEL.messages.items() if m.kind is Kind.CUSTOM}

@@ -8,24 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.in_process import open_in_process
 from xenmem.db.users import set_user
-from xenmem.toolstack.pool import DEFAULT_POOL
-from xenmem.xenapi.app import ServerConfig, XenAPIServer, open_server
+from xenmem.xenapi.app import XenAPIServer
 from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
 from xenmem.xenapi.model import MODEL
 
-# Simulated seconds per real second: the hosts' boot-time sampling takes 9 simulated s.
-FAST = 10_000.0
 DEAD = "OpaqueRef:dead0000-0000-4000-8000-000000000000"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[XenAPIServer]:
-    opened = asyncio.run(
-        open_server(
-            ServerConfig(state_dir=tmp_path, pool=DEFAULT_POOL, root_password="pw", time_scale=FAST)
-        )
-    )
+    opened = asyncio.run(open_in_process(tmp_path))
     yield opened
     opened.conn.close()
 

@@ -50,7 +50,11 @@ class DomainView:
 
 @dataclass(frozen=True, kw_only=True)
 class Snapshot:
-    """One consistent reading: the algorithm's `Host` plus what the ledger and actions need."""
+    """One consistent reading: the algorithm's `Host` plus what the ledger and actions need.
+
+    `calibrated` holds the memory-offsets measured for newly booted domains (domid → KiB):
+    reading never writes, so the squeezer records them (`memory/memory-offset`, §2.3).
+    """
 
     host: Host
     views: Mapping[int, DomainView]
@@ -58,21 +62,22 @@ class Snapshot:
     xen_domains: tuple[DomainInfo, ...]
     unaccounted_kib: int
     reserved_kib: int
+    calibrated: Mapping[int, int]
 
 
-def _calibrate_offset(xen: Hypervisor, store: Xenstore, domid: int, target_kib: int) -> int | None:
+def _calibrate_offset(xen: Hypervisor, domid: int, target_kib: int) -> int | None:
     # Re-read the size now rather than trusting the list read earlier, so a driver that
     # moved in between cannot skew the constant (§2.3).
     fresh = next((d for d in xen.domains() if d.domid == domid), None)
-    if fresh is None:
-        return None
-    offset = fresh.tot_kib - target_kib
-    store.write(domain_path(domid, "memory/memory-offset"), str(offset))
-    return offset
+    return None if fresh is None else fresh.tot_kib - target_kib
 
 
 def _booted_domain(
-    xen: Hypervisor, info: DomainInfo, domain_type: DomainType, config: SqueezerConfig
+    xen: Hypervisor,
+    info: DomainInfo,
+    domain_type: DomainType,
+    config: SqueezerConfig,
+    calibrated: dict[int, int],
 ) -> tuple[Domain, DomainView] | None:
     store = xen.xenstore
     domid = info.domid
@@ -84,11 +89,12 @@ def _booted_domain(
     if target is None:
         return None
     untrusted_offset = key("memory/memory-offset")
-    offset = (
-        _calibrate_offset(xen, store, domid, target)
-        if untrusted_offset is None
-        else parse_kib(untrusted_offset)
-    )
+    if untrusted_offset is None:
+        offset = _calibrate_offset(xen, domid, target)
+        if offset is not None:
+            calibrated[domid] = offset
+    else:
+        offset = parse_kib(untrusted_offset)
     if offset is None:
         return None
     dynamic_min = parse_kib(key("memory/dynamic-min"))
@@ -158,12 +164,13 @@ def _unbooted_domain(
 
 
 def read_host(xen: Hypervisor, config: SqueezerConfig) -> Snapshot:
-    """Snapshot the host; calibrates memory-offset for newly booted domains (a write)."""
+    """Snapshot the host; reads only (newly measured offsets are in `calibrated`)."""
     store = xen.xenstore
     physinfo, listed = xen.sample()
     xen_domains = tuple(listed)
     domains: list[Domain] = []
     views: dict[int, DomainView] = {}
+    calibrated: dict[int, int] = {}
     unaccounted = 0
     for info in xen_domains:
         if info.domid == 0 and not config.manage_domain_zero:
@@ -177,7 +184,7 @@ def read_host(xen: Hypervisor, config: SqueezerConfig) -> Snapshot:
             or store.read(domain_path(info.domid, "data/updated")) is not None
         )
         if booted:
-            seen = _booted_domain(xen, info, domain_type, config)
+            seen = _booted_domain(xen, info, domain_type, config, calibrated)
         else:
             unbooted = _unbooted_domain(info, domain_type, store, config)
             seen = None if unbooted is None else unbooted[:2]
@@ -194,4 +201,5 @@ def read_host(xen: Hypervisor, config: SqueezerConfig) -> Snapshot:
         xen_domains=xen_domains,
         unaccounted_kib=unaccounted,
         reserved_kib=reserved,
+        calibrated=calibrated,
     )

@@ -65,6 +65,8 @@ class Squeezer:
             # memory that is free but cannot be had yet. Unbounded, as in squeezed.
             await self.clock.sleep(self.config.scrub_wait_step_s)
         snapshot = read_host(self.xen, self.config)
+        for domid, offset in snapshot.calibrated.items():
+            self.xen.xenstore.write(domain_path(domid, "memory/memory-offset"), str(offset))
         now = self.clock.now()
         self._domains = {d.domid: d for d in snapshot.host.domains}
         self._lifetime_progress = update_progress(

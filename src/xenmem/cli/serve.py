@@ -12,8 +12,9 @@ from pathlib import Path
 
 import uvicorn
 
-from xenmem.toolstack.pool import DEFAULT_POOL, PoolFileError, load_pool_file
+from xenmem.cli.pool import DEFAULT_POOL, PoolFileError, load_pool_file, simulated_pool
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
+from xenmem.xenapi.app import PoolStarter
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
 from xenmem.xenapi.tls import self_signed
 
@@ -127,25 +128,27 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(error))
     config = ServerConfig(
         state_dir=args.state,
-        pool=pool,
-        time_scale=args.time_scale,
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
         session_timeout=args.session_timeout,
     )
+    start_pool = simulated_pool(pool, args.state, args.time_scale)
     tls = _tls_files(args, parser)
     try:
         listener = listen(args.listen, args.port)
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
-    asyncio.run(_serve(config, listener, tls))
+    asyncio.run(_serve(config, start_pool, listener, tls))
     return 0
 
 
 async def _serve(
-    config: ServerConfig, listener: socket.socket, tls: tuple[Path, Path] | None
+    config: ServerConfig,
+    start_pool: PoolStarter,
+    listener: socket.socket,
+    tls: tuple[Path, Path] | None,
 ) -> None:
     print("xenmem: booting the pool's hosts", flush=True)
-    server = await open_server(config)
+    server = await open_server(config, start_pool)
     server.runtime.start_background()
     host, port = listener.getsockname()[:2]
     if server.generated_root_password is not None:

@@ -7,9 +7,9 @@ concurrent starts, resumes and migrations can never overcommit a host (§4.5).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from xenmem.db import NULL_REF, Record
+from xenmem.db import NULL_REF
 from xenmem.errors import (
     HOST_DISABLED,
     HOST_NOT_ENOUGH_PCPUS,
@@ -26,7 +26,7 @@ from xenmem.memory import (
 )
 from xenmem.toolstack.context import Context
 from xenmem.toolstack.host import host_free_bytes
-from xenmem.toolstack.vm import constraints_of, memory_of
+from xenmem.toolstack.records import PowerState, VmView
 
 __all__ = [
     "assert_can_boot_here",
@@ -36,80 +36,60 @@ __all__ = [
 ]
 
 
-def _int(record: Record, name: str) -> int:
-    value = record[name]
-    assert isinstance(value, int)
-    return value
-
-
-def validate_for_boot(record: Record) -> None:
+def validate_for_boot(vm: VmView) -> None:
     """The boot-time checks: vCPUs, memory, shadow multiplier, in xapi's order (§3.3)."""
-    multiplier = record["HVM_shadow_multiplier"]
-    assert isinstance(multiplier, float)
     validate_basic_parameters(
-        vcpus_max=_int(record, "VCPUs_max"),
-        vcpus_at_startup=_int(record, "VCPUs_at_startup"),
-        constraints=constraints_of(record),
-        shadow_multiplier=multiplier,
+        vcpus_max=vm.memory.vcpus_max,
+        vcpus_at_startup=vm.vcpus_at_startup,
+        constraints=vm.constraints,
+        shadow_multiplier=vm.memory.shadow_multiplier,
     )
 
 
-def available_for(ctx: Context, host: str, vm: str) -> int:
+def available_for(ctx: Context, host: str, vm: VmView) -> int:
     """The host's free memory for `vm`: compute_free_memory without the VM's own
     scheduled reservation there (it still counts if resident, §4.3)."""
-    return host_free_bytes(ctx, host, ignoring_scheduled=ctx.record("VM", vm))
-
-
-def _pcpus(host_record: Record) -> int:
-    cpu_info = host_record["cpu_info"]
-    assert isinstance(cpu_info, Mapping)
-    return int(str(cpu_info.get("cpu_count", "1")))
+    return host_free_bytes(ctx, host, ignoring_scheduled=vm)
 
 
 def assert_can_boot_here(ctx: Context, vm: str, host: str, *, memory_check: bool = True) -> None:
     """VM.assert_can_boot_here's checks, in xapi's order (§4.4)."""
-    record = ctx.record("VM", vm)
-    host_record = ctx.record("host", host)
-    validate_for_boot(record)
+    view = ctx.vm(vm)
+    host_view = ctx.host(host)
+    validate_for_boot(view)
     if host not in ctx.pool.agents:
         raise HOST_NOT_LIVE()
-    already_here = record["power_state"] == "Running" and record["resident_on"] == host
-    if not (host_record["enabled"] or record["is_control_domain"] or already_here):
+    already_here = view.power_state is PowerState.RUNNING and view.resident_on == host
+    if not (host_view.enabled or view.is_control_domain or already_here):
         raise HOST_DISABLED(host)
     if memory_check:
-        assert_enough_memory(memory_of(record), available_for(ctx, host, vm))
-    platform = record["platform"]
-    assert isinstance(platform, Mapping)
-    vcpus, pcpus = _int(record, "VCPUs_max"), _pcpus(host_record)
-    if vcpus > pcpus and platform.get("vcpu-unrestricted") != "true":
+        assert_enough_memory(view.memory, available_for(ctx, host, view))
+    vcpus, pcpus = view.memory.vcpus_max, host_view.cpu_count
+    if vcpus > pcpus and view.platform.get("vcpu-unrestricted") != "true":
         raise HOST_NOT_ENOUGH_PCPUS(vcpus, pcpus)
 
 
 def _guests(ctx: Context, host: str) -> list[GuestLimits]:
     refs = list(ctx.store.refs_where("VM", "resident_on", host))
     refs += list(ctx.store.refs_where("VM", "scheduled_to_be_resident_on", host))
-    return [_limits(ctx.record("VM", ref)) for ref in refs]
+    return [_limits(ctx.vm(ref)) for ref in refs]
 
 
-def _limits(record: Record) -> GuestLimits:
-    return GuestLimits(constraints=constraints_of(record), overhead=_int(record, "memory_overhead"))
+def _limits(vm: VmView) -> GuestLimits:
+    return GuestLimits(constraints=vm.constraints, overhead=vm.memory_overhead)
 
 
 def choose_host(ctx: Context, vm: str) -> str:
     """The host VM.start / resume picks (§4.6): by category and score, then, if no host
     passes, again without xapi's memory check (squeezed has the last word)."""
-    record = ctx.record("VM", vm)
+    view = ctx.vm(vm)
     hosts = list(ctx.pool.agents)
     summaries = {}
     for host in hosts:
-        host_record = ctx.record("host", host)
-        metrics = ctx.record("host_metrics", str(host_record["metrics"]))
-        guests = [*_guests(ctx, host), _limits(record)]
-        summaries[host] = summarize_host(
-            _int(metrics, "memory_total"), _int(host_record, "memory_overhead"), guests
-        )
+        host_view = ctx.host(host)
+        guests = [*_guests(ctx, host), _limits(view)]
+        summaries[host] = summarize_host(host_view.memory_total, host_view.memory_overhead, guests)
     pool = next(iter(ctx.store.records("pool").values()))
-    affinity = str(record["affinity"])
 
     def passes(memory_check: bool) -> Callable[[str], bool]:
         def validate(host: str) -> bool:
@@ -127,7 +107,7 @@ def choose_host(ctx: Context, vm: str) -> str:
             summaries,
             validate=passes(memory_check),
             draw=ctx.pool.draw,
-            affinity=affinity if affinity != NULL_REF else None,
+            affinity=view.affinity if view.affinity != NULL_REF else None,
             coordinator=ctx.pool.coordinator,
             coordinator_bias=bool(pool["coordinator_bias"]),
         )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from xenmem.db import NULL_REF, Record, Store
 from xenmem.errors import HANDLE_INVALID, INTERNAL_ERROR
+from xenmem.toolstack.records import HostView, VmView, read_host, read_vm
 
 if TYPE_CHECKING:
     from xenmem.toolstack.runtime import PoolRuntime
@@ -53,6 +54,14 @@ class Context:
         if record is None:
             raise HANDLE_INVALID(cls, ref)
         return record
+
+    def vm(self, ref: str) -> VmView:
+        """The VM's typed view, or HANDLE_INVALID [VM, ref]."""
+        return read_vm(self.store, ref)
+
+    def host(self, ref: str) -> HostView:
+        """The host's typed view (with its metrics), or HANDLE_INVALID [host, ref]."""
+        return read_host(self.store, ref)
 
 
 def implements(wire_name: str) -> Callable[[F], F]:

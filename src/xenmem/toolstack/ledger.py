@@ -23,7 +23,6 @@ All values are bytes.
 
 from __future__ import annotations
 
-from xenmem.db import Record
 from xenmem.memory.units import bytes_of_kib, bytes_of_mib
 from xenmem.toolstack.context import Context, implements
 
@@ -33,25 +32,16 @@ PARTS = ("xen", "dom0", "reservations", "reserve", "free")
 """The host-wide parts; with every `vm:<ref>:ram` and `vm:<ref>:overhead` they sum to total."""
 
 
-def _int(record: Record, name: str) -> int:
-    value = record[name]
-    assert isinstance(value, int)
-    return value
-
-
 def memory_ledger(ctx: Context, host: str) -> dict[str, int]:
-    host_record = ctx.record("host", host)
-    metrics = ctx.record("host_metrics", str(host_record["metrics"]))
+    total = ctx.host(host).memory_total
     agent = ctx.pool.agent(host)
     snapshot = agent.snapshot()
-    stats = agent.stats()
+    stats = agent.stats(snapshot)
     footprints = {
         d.domid: (bytes_of_kib(d.tot_kib), bytes_of_mib(d.shadow_mib)) for d in snapshot.xen_domains
     }
-    total = _int(metrics, "memory_total")
-    reserve_bytes = bytes_of_kib(agent.squeezer.config.target_host_free_kib)
     usable_free = bytes_of_kib(snapshot.host.free_kib)
-    reserve = min(max(0, usable_free), reserve_bytes)
+    reserve = min(max(0, usable_free), agent.reserve_bytes)
     ledger: dict[str, int] = {
         "total": total,
         "dom0": sum(footprints.get(0, (0, 0))),
@@ -63,9 +53,8 @@ def memory_ledger(ctx: Context, host: str) -> dict[str, int]:
     }
     guests = 0
     for vm, stat in stats.items():
-        record = ctx.record("VM", vm)
+        dynamic_min = ctx.vm(vm).constraints.dynamic_min
         ram, overhead = footprints.get(stat.domid, (0, 0))
-        dynamic_min = _int(record, "memory_dynamic_min")
         ledger |= {
             f"vm:{vm}:ram": ram,
             f"vm:{vm}:overhead": overhead,
@@ -80,10 +69,10 @@ def memory_ledger(ctx: Context, host: str) -> dict[str, int]:
     for vm in ctx.store.refs_where("VM", "resident_on", host) | ctx.store.refs_where(
         "VM", "scheduled_to_be_resident_on", host
     ):
-        record = ctx.record("VM", vm)
-        if not record["is_control_domain"]:
-            ledger[f"vm:{vm}:dynamic_min"] = _int(record, "memory_dynamic_min")
-            ledger[f"vm:{vm}:memory_overhead"] = _int(record, "memory_overhead")
+        view = ctx.vm(vm)
+        if not view.is_control_domain:
+            ledger[f"vm:{vm}:dynamic_min"] = view.constraints.dynamic_min
+            ledger[f"vm:{vm}:memory_overhead"] = view.memory_overhead
     held = sum(ledger[part] for part in PARTS if part != "xen") + guests
     ledger["xen"] = total - held
     return ledger

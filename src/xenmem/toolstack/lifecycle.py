@@ -12,60 +12,56 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from xenmem.db import NULL_REF, Record
+from xenmem.db import NULL_REF
 from xenmem.errors import (
     HOST_NOT_ENOUGH_FREE_MEMORY,
     MEMORY_CONSTRAINT_VIOLATION_MAXPIN,
     VMS_FAILED_TO_COOPERATE,
     XenAPIError,
 )
-from xenmem.memory import compute_memory_overhead
 from xenmem.memory.domain_build import BuildKind
 from xenmem.toolstack.admission import assert_can_boot_here, choose_host, validate_for_boot
 from xenmem.toolstack.context import Context, implements
-from xenmem.toolstack.guard import nested_virt, vm_operation
-from xenmem.toolstack.guests import guest_of
+from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.ledger import memory_ledger
-from xenmem.toolstack.operations import VmOperation
-from xenmem.toolstack.vm import constraints_of, memory_of
+from xenmem.toolstack.records import PowerState, VmOperation, VmView, update_memory_overhead
+from xenmem.xen import BootConfig
 
-__all__ = ["LEDGER_KEY", "update_memory_overhead"]
+__all__ = ["LEDGER_KEY", "boot_config"]
 
 OP = VmOperation
 LEDGER_KEY = "memory_ledger"
 """task.other_config key holding the host's ledger (JSON) when an Async start is refused."""
 
 
-def update_memory_overhead(ctx: Context, vm: str) -> None:
-    """Recompute and store VM.memory_overhead from the VM's current limits (§2.6)."""
-    record = ctx.record("VM", vm)
-    with ctx.store.transaction() as tx:
-        tx.update("VM", vm, {"memory_overhead": compute_memory_overhead(memory_of(record))})
-
-
-def _other_config(record: Record) -> Mapping[str, str]:
-    other_config = record["other_config"]
-    assert isinstance(other_config, Mapping)
-    return {str(k): str(v) for k, v in other_config.items()}
+def boot_config(vm: VmView) -> BootConfig:
+    """What a real host boots the VM's domain from."""
+    return BootConfig(
+        uuid=vm.uuid,
+        name=vm.name_label,
+        vcpus=vm.vcpus_at_startup,
+        kernel=vm.pv_kernel,
+        ramdisk=vm.pv_ramdisk,
+        cmdline=vm.pv_args,
+    )
 
 
 def _assert_startable(ctx: Context, vm: str, *, force: bool) -> None:
-    """Checks before any host is chosen: the boot-time checks, the guest's balloon
-    settings, and (unless forced) pinning for nested virtualisation (§3.3)."""
-    record = ctx.record("VM", vm)
-    validate_for_boot(record)
-    guest_of(_other_config(record))
-    pinned = constraints_of(record).are_valid_and_pinned_at_static_max
-    if not force and nested_virt(record) and not pinned:
+    """Checks before any host is chosen: the boot-time checks, the guest's lab settings,
+    and (unless forced) pinning for nested virtualisation (§3.3)."""
+    view = ctx.vm(vm)
+    validate_for_boot(view)
+    ctx.pool.check_guest(view.other_config)
+    pinned = view.constraints.are_valid_and_pinned_at_static_max
+    if not force and view.nested_virt and not pinned:
         raise MEMORY_CONSTRAINT_VIOLATION_MAXPIN("nested virt")
 
 
 def _schedule(ctx: Context, vm: str, host: str | None) -> str:
     """Admission and the reservation marker, atomically: no await in here (§4.5)."""
     with ctx.store.transaction() as tx:
-        record = ctx.record("VM", vm)
-        scheduled = str(record["scheduled_to_be_resident_on"])
+        scheduled = ctx.vm(vm).scheduled_to_be_resident_on
         if host is None:
             host = scheduled if scheduled != NULL_REF else choose_host(ctx, vm)
         else:
@@ -86,8 +82,8 @@ def _record_refusal(ctx: Context, host: str, error: XenAPIError) -> None:
     refused = HOST_NOT_ENOUGH_FREE_MEMORY.matches(error) or VMS_FAILED_TO_COOPERATE.matches(error)
     if not refused or ctx.task == NULL_REF or ctx.store.get("task", ctx.task) is None:
         return
-    task = ctx.record("task", ctx.task)
-    other_config = _other_config(task)
+    other_config = ctx.record("task", ctx.task)["other_config"]
+    assert isinstance(other_config, Mapping)
     ledger = json.dumps(memory_ledger(ctx, host), sort_keys=True)
     with ctx.store.transaction() as tx:
         tx.update("task", ctx.task, {"other_config": {**other_config, LEDGER_KEY: ledger}})
@@ -103,13 +99,14 @@ async def _boot(
     exact_bytes: int | None = None,
 ) -> None:
     """Build the domain on `host` (already scheduled there), then make it resident."""
-    record = ctx.record("VM", vm)
+    view = ctx.vm(vm)
     agent = ctx.pool.agent(host)
     try:
-        domid = await agent.build(
+        domid = await agent.domains.build(
             vm,
-            memory_of(record),
-            guest_of(_other_config(record)),
+            view.memory,
+            boot_config(view),
+            view.other_config,
             kind,
             exact_bytes=exact_bytes,
             paused=paused,
@@ -127,14 +124,14 @@ async def _boot(
             {
                 "resident_on": host,
                 "scheduled_to_be_resident_on": NULL_REF,
-                "power_state": "Paused" if paused else "Running",
+                "power_state": (PowerState.PAUSED if paused else PowerState.RUNNING).value,
                 "domid": domid,
                 "memory_target": stat.target_bytes,
             },
         )
         tx.update(
             "VM_metrics",
-            str(record["metrics"]),
+            view.metrics,
             {"memory_actual": stat.actual_bytes, "start_time": datetime.now(UTC)},
         )
 
@@ -143,7 +140,7 @@ async def _start(ctx: Context, vm: str, host: str | None, paused: bool, force: b
     op = OP.START if host is None else OP.START_ON
     async with vm_operation(ctx, vm, op):
         # start and start_on recompute the overhead before taking the snapshot (§4.5).
-        update_memory_overhead(ctx, vm)
+        update_memory_overhead(ctx.store, vm)
         _assert_startable(ctx, vm, force=force)
         chosen = _schedule(ctx, vm, host)
         await _boot(ctx, vm, chosen, BuildKind.START, paused=paused)
@@ -160,21 +157,25 @@ async def start_on(ctx: Context, vm: str, host: str, start_paused: bool, force: 
 
 
 def _halted(ctx: Context, vm: str) -> None:
-    record = ctx.record("VM", vm)
+    metrics = ctx.vm(vm).metrics
     with ctx.store.transaction() as tx:
-        tx.update("VM", vm, {"power_state": "Halted", "resident_on": NULL_REF, "domid": -1})
-        tx.update("VM_metrics", str(record["metrics"]), {"memory_actual": 0})
+        tx.update(
+            "VM",
+            vm,
+            {"power_state": PowerState.HALTED.value, "resident_on": NULL_REF, "domid": -1},
+        )
+        tx.update("VM_metrics", metrics, {"memory_actual": 0})
 
 
 async def _shut_down(ctx: Context, vm: str, op: VmOperation) -> None:
     async with vm_operation(ctx, vm, op):
-        record = ctx.record("VM", vm)
-        if record["power_state"] == "Suspended":
+        view = ctx.vm(vm)
+        if view.power_state is PowerState.SUSPENDED:
             with ctx.store.transaction() as tx:
                 if tx.get(SUSPEND_IMAGE, vm) is not None:
                     tx.delete(SUSPEND_IMAGE, vm)
         else:
-            ctx.pool.agent(str(record["resident_on"])).destroy(vm)
+            ctx.pool.agent(view.resident_on).domains.destroy(vm)
         _halted(ctx, vm)
 
 
@@ -191,21 +192,29 @@ async def hard_shutdown(ctx: Context, vm: str) -> None:
 @implements("VM.suspend")
 async def suspend(ctx: Context, vm: str) -> None:
     async with vm_operation(ctx, vm, OP.SUSPEND):
-        record = ctx.record("VM", vm)
-        image_bytes = ctx.pool.agent(str(record["resident_on"])).suspend(vm)
+        view = ctx.vm(vm)
+        image_bytes = ctx.pool.agent(view.resident_on).domains.suspend(vm)
         with ctx.store.transaction() as tx:
             tx.create(SUSPEND_IMAGE, {"memory_bytes": image_bytes}, ref=vm)
-            tx.update("VM", vm, {"power_state": "Suspended", "resident_on": NULL_REF, "domid": -1})
-            tx.update("VM_metrics", str(record["metrics"]), {"memory_actual": 0})
+            tx.update(
+                "VM",
+                vm,
+                {"power_state": PowerState.SUSPENDED.value, "resident_on": NULL_REF, "domid": -1},
+            )
+            tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+
+
+def _suspend_image_bytes(ctx: Context, vm: str) -> int:
+    image = ctx.record(SUSPEND_IMAGE, vm)
+    image_bytes = image["memory_bytes"]
+    assert isinstance(image_bytes, int)
+    return image_bytes
 
 
 async def _resume(ctx: Context, vm: str, host: str | None, paused: bool, force: bool) -> None:
     async with vm_operation(ctx, vm, OP.RESUME if host is None else OP.RESUME_ON):
         _assert_startable(ctx, vm, force=force)
-        image = ctx.store.get(SUSPEND_IMAGE, vm)
-        assert image is not None, "a suspended VM has a suspend image"
-        image_bytes = image["memory_bytes"]
-        assert isinstance(image_bytes, int)
+        image_bytes = _suspend_image_bytes(ctx, vm)
         chosen = _schedule(ctx, vm, host)
         await _boot(ctx, vm, chosen, BuildKind.RESUME, paused=paused, exact_bytes=image_bytes)
         with ctx.store.transaction() as tx:
@@ -222,39 +231,39 @@ async def resume_on(ctx: Context, vm: str, host: str, start_paused: bool, force:
     await _resume(ctx, vm, host, start_paused, force)
 
 
-async def _pause_state(ctx: Context, vm: str, op: VmOperation, state: str) -> None:
+async def _pause_state(ctx: Context, vm: str, op: VmOperation, state: PowerState) -> None:
     async with vm_operation(ctx, vm, op):
-        agent = ctx.pool.agent(str(ctx.record("VM", vm)["resident_on"]))
+        domains = ctx.pool.agent(ctx.vm(vm).resident_on).domains
         if op is OP.PAUSE:
-            agent.pause(vm)
+            domains.pause(vm)
         else:
-            agent.unpause(vm)
+            domains.unpause(vm)
         with ctx.store.transaction() as tx:
-            tx.update("VM", vm, {"power_state": state})
+            tx.update("VM", vm, {"power_state": state.value})
 
 
 @implements("VM.pause")
 async def pause(ctx: Context, vm: str) -> None:
-    await _pause_state(ctx, vm, OP.PAUSE, "Paused")
+    await _pause_state(ctx, vm, OP.PAUSE, PowerState.PAUSED)
 
 
 @implements("VM.unpause")
 async def unpause(ctx: Context, vm: str) -> None:
-    await _pause_state(ctx, vm, OP.UNPAUSE, "Running")
+    await _pause_state(ctx, vm, OP.UNPAUSE, PowerState.RUNNING)
 
 
 @implements("VM.pool_migrate")
 async def pool_migrate(ctx: Context, vm: str, host: str, options: Mapping[str, str]) -> None:
     """Live migration within the pool: the VM counts on both hosts while in flight (§4.5)."""
     async with vm_operation(ctx, vm, OP.POOL_MIGRATE):
-        record = ctx.record("VM", vm)
-        ctx.record("host", host)
-        source = str(record["resident_on"])
+        view = ctx.vm(vm)
+        ctx.host(host)
+        source = view.resident_on
         if source == host:
             return  # already there: nothing to move
         _schedule(ctx, vm, host)
         sender = ctx.pool.agent(source)
-        limits = constraints_of(record)
+        limits = view.constraints
         try:
             await sender.balloon_for_migration(vm, limits.dynamic_min, limits.dynamic_max)
             limit_bytes = sender.stat(vm).limit_bytes
@@ -265,11 +274,12 @@ async def pool_migrate(ctx: Context, vm: str, host: str, options: Mapping[str, s
             await _boot(ctx, vm, host, BuildKind.MIGRATION, paused=False, exact_bytes=limit_bytes)
         except BaseException:
             # The VM stays where it was, with its own range back.
-            await sender.set_dynamic_range(vm, limits.dynamic_min, limits.dynamic_max)
+            await sender.domains.set_dynamic_range(vm, limits.dynamic_min, limits.dynamic_max)
             raise
-        sender.destroy(vm)
+        sender.domains.destroy(vm)
         # The receiver built the domain with the VM's own range; rebalance to it now.
-        await ctx.pool.agent(host).set_dynamic_range(vm, limits.dynamic_min, limits.dynamic_max)
+        receiver = ctx.pool.agent(host).domains
+        await receiver.set_dynamic_range(vm, limits.dynamic_min, limits.dynamic_max)
 
 
 @implements("VM.assert_can_boot_here")

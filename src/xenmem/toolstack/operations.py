@@ -6,7 +6,6 @@ xapi checks every operation against the VM's record in a fixed order
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from xenmem.errors import (
     VM_IS_USING_NESTED_VIRT,
     XenAPIError,
 )
+from xenmem.toolstack.records import PowerState, VmOperation
 
 __all__ = [
     "OperationView",
@@ -28,40 +28,6 @@ __all__ = [
     "allowed_power_states",
     "check_operation",
 ]
-
-
-class PowerState(enum.StrEnum):
-    """VM.power_state as on the wire."""
-
-    HALTED = "Halted"
-    PAUSED = "Paused"
-    RUNNING = "Running"
-    SUSPENDED = "Suspended"
-
-
-class VmOperation(enum.StrEnum):
-    """VM operations (vm_operations) as on the wire, in VM.current_operations."""
-
-    START = "start"
-    START_ON = "start_on"
-    CLEAN_SHUTDOWN = "clean_shutdown"
-    HARD_SHUTDOWN = "hard_shutdown"
-    SUSPEND = "suspend"
-    RESUME = "resume"
-    RESUME_ON = "resume_on"
-    PAUSE = "pause"
-    UNPAUSE = "unpause"
-    POOL_MIGRATE = "pool_migrate"
-    DESTROY = "destroy"
-    CLONE = "clone"
-    CHANGING_DYNAMIC_RANGE = "changing_dynamic_range"
-    CHANGING_STATIC_RANGE = "changing_static_range"
-    CHANGING_MEMORY_LIMITS = "changing_memory_limits"
-    CHANGING_MEMORY_LIVE = "changing_memory_live"
-    AWAITING_MEMORY_LIVE = "awaiting_memory_live"
-    CHANGING_SHADOW_MEMORY = "changing_shadow_memory"
-    CHANGING_SHADOW_MEMORY_LIVE = "changing_shadow_memory_live"
-    CHANGING_VCPUS = "changing_VCPUs"
 
 
 _OP = VmOperation

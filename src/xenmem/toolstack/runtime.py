@@ -1,39 +1,62 @@
 """The pool at run time: one host agent per host, booted like xapi's hosts, and a monitor.
 
-A first start boots every simulated host (Xen takes its share, dom0 its memory, squeezed
-samples the boot-time free memory) and records what xapi's dbsync records (xapi-memory.md
-§5): host_metrics.memory_total, host.memory_overhead and dom0's limits. The hosts' state
-is kept beside the database, so a later start (after a clean stop or a crash) finds the
-guests still running, with the time that passed meanwhile; it then reconciles the records
-with the hosts. The monitor keeps the live numbers (VM.memory_target,
+A first start creates the pool's records; every start boots each host's agent (squeezed
+samples the boot-time free memory once per host boot) and records what xapi's dbsync
+records (xapi-memory.md §5): host_metrics.memory_total, host.memory_overhead and dom0's
+limits. Domains outlive the toolstack, so a start then reconciles the records with what
+the hosts run. The monitor keeps the live numbers (VM.memory_target,
 VM_metrics.memory_actual, host_metrics.memory_free, balloon health) in step.
+
+Which hypervisor each host runs on is not decided here: the caller (the composition root,
+`xenmem.cli.pool`) hands each host its `HostBackend`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from xenmem.balloon import SqueezerConfig
 from xenmem.db import NULL_REF, Store
 from xenmem.errors import HOST_NOT_LIVE
 from xenmem.memory import compute_memory_overhead
-from xenmem.memory.units import bytes_of_kib
-from xenmem.toolstack.host_agent import DomainStat, HostAgent, HostBoot
-from xenmem.toolstack.internal import SUSPEND_IMAGE
-from xenmem.toolstack.pool import PoolSpec, boot_pool, simulated_host
-from xenmem.toolstack.vm import constraints_of, memory_of
-from xenmem.xen import Clock
+from xenmem.toolstack.domains import guest_config_error
+from xenmem.toolstack.host_agent import BootFree, HostAgent, HostBoot
+from xenmem.toolstack.host_stats import DomainStat
+from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
+from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
+from xenmem.toolstack.records import HostView, PowerState, read_host, read_vm
+from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
-__all__ = ["MONITOR_INTERVAL_S", "PoolRuntime", "balloon_health", "resume_time", "start_pool"]
+__all__ = [
+    "MONITOR_INTERVAL_S",
+    "BackendOf",
+    "HostBackend",
+    "PoolRuntime",
+    "balloon_health",
+    "start_pool",
+]
+
+log = logging.getLogger(__name__)
 
 # Real seconds between two monitor passes: changes show within a second (dashboard).
 MONITOR_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostBackend:
+    """What one host runs on: its hypervisor and, for a simulated host, its lab."""
+
+    xen: Hypervisor
+    lab: Lab | None = None
+
+
+BackendOf = Callable[[HostView, PoolHost], HostBackend]
+"""The backend of a host, given its record and how it was declared."""
 
 
 @dataclass(kw_only=True)
@@ -54,6 +77,16 @@ class PoolRuntime:
             raise HOST_NOT_LIVE()
         return agent
 
+    def check_guest(self, other_config: Mapping[str, str]) -> None:
+        """INVALID_VALUE for a lab guest setting a simulated host could not run."""
+        for agent in self.agents.values():
+            if agent.lab is not None:
+                try:
+                    agent.lab.check_guest(other_config)
+                except GuestConfigError as error:
+                    raise guest_config_error(error) from error
+                return
+
     def start_background(self) -> None:
         """squeezed's periodic rebalance on every host, and the monitor."""
         for agent in self.agents.values():
@@ -69,7 +102,6 @@ class PoolRuntime:
             self._monitor = None
         for agent in self.agents.values():
             await agent.stop()
-            agent.save()
 
     async def _monitor_forever(self) -> None:
         while True:
@@ -84,27 +116,19 @@ class PoolRuntime:
 
     def _refresh_host(self, host: str, agent: HostAgent) -> None:
         stats = agent.stats()
-        host_record = self.store.get("host", host)
-        assert host_record is not None
-        changes: list[tuple[str, str, dict[str, object]]] = [
-            ("host_metrics", str(host_record["metrics"]), {"memory_free": agent.free_bytes})
-        ]
-        for vm, stat in stats.items():
-            record = self.store.get("VM", vm)
-            if record is None:
-                continue
-            changes.append(("VM", vm, {"memory_target": stat.target_bytes}))
-            changes.append(
-                (
+        with self.store.transaction() as tx:
+            metrics = read_host(tx, host).metrics
+            tx.update("host_metrics", metrics, {"memory_free": agent.free_bytes})
+            for vm, stat in stats.items():
+                record = tx.get("VM", vm)
+                if record is None:
+                    continue
+                tx.update("VM", vm, {"memory_target": stat.target_bytes})
+                tx.update(
                     "VM_metrics",
                     str(record["metrics"]),
                     {"memory_actual": stat.actual_bytes, "other_config": balloon_health(stat)},
                 )
-            )
-        with self.store.transaction() as tx:
-            for cls, ref, wanted in changes:
-                if tx.get(cls, ref) is not None:
-                    tx.update(cls, ref, wanted)
 
 
 def balloon_health(stat: DomainStat) -> dict[str, str]:
@@ -135,28 +159,40 @@ def balloon_health(stat: DomainStat) -> dict[str, str]:
     return keys
 
 
+def _previous_boot_free(store: Store, host: str) -> BootFree | None:
+    """The host's boot-time free memory as recorded at the toolstack's last start."""
+    stored = store.get(HOST_BOOT, host)
+    if stored is None:
+        return None
+    measured = stored["boot_free_bytes"]
+    assert isinstance(measured, int)
+    return BootFree(boot_id=str(stored["boot_id"]), free_bytes=measured)
+
+
 def _record_boot(store: Store, host: str, agent: HostAgent, boot: HostBoot) -> None:
     """What dbsync writes at start: totals, the host overhead, dom0's Fixed_size limits."""
-    host_record = store.get("host", host)
-    assert host_record is not None
-    dom0_bytes = bytes_of_kib(next(d.tot_kib for d in agent.xen.domains() if d.domid == 0))
-    dom0 = str(host_record["control_domain"])
     with store.transaction() as tx:
+        view = read_host(tx, host)
         tx.update(
             "host_metrics",
-            str(host_record["metrics"]),
+            view.metrics,
             {"memory_total": boot.total_bytes, "memory_free": agent.free_bytes},
         )
         tx.update("host", host, {"memory_overhead": boot.memory_overhead})
+        measured = {"boot_id": boot.boot_free.boot_id, "boot_free_bytes": boot.boot_free.free_bytes}
+        if tx.get(HOST_BOOT, host) is None:
+            tx.create(HOST_BOOT, measured, ref=host)
+        else:
+            tx.update(HOST_BOOT, host, measured)
+        dom0 = view.control_domain
         limits = {
-            f"memory_{k}": dom0_bytes
+            f"memory_{k}": boot.dom0_bytes
             for k in ("static_min", "dynamic_min", "target", "dynamic_max", "static_max")
         }
-        current = tx.get("VM", dom0)
-        assert current is not None
-        overhead = compute_memory_overhead(memory_of({**current, **limits}))
-        tx.update("VM", dom0, {**limits, "memory_overhead": overhead})
-        tx.update("VM_metrics", str(current["metrics"]), {"memory_actual": dom0_bytes})
+        tx.update("VM", dom0, limits)
+        dom0_view = read_vm(tx, dom0)
+        tx.update("VM", dom0, {"memory_overhead": compute_memory_overhead(dom0_view.memory)})
+        tx.update("VM_metrics", dom0_view.metrics, {"memory_actual": boot.dom0_bytes})
 
 
 def _reconcile(store: Store, agents: Mapping[str, HostAgent]) -> None:
@@ -164,84 +200,85 @@ def _reconcile(store: Store, agents: Mapping[str, HostAgent]) -> None:
 
     A finished build wins: its VM is resident there (a start, resume or migration that the
     toolstack could not record); an unfinished one is destroyed; a VM whose domain is gone
-    is halted (after a host reboot, or a suspend cut short). Reservation markers and
-    operations of the previous process are dropped, and the recorded ranges are put back.
+    is halted (after a host reboot, or a suspend cut short); a domain whose VM no longer
+    exists is destroyed. Reservation markers and operations of the previous process are
+    dropped, and the recorded ranges are put back. The records change in one transaction;
+    the hosts are changed after it commits.
     """
-    known_vms = set(store.records("VM"))
-    for agent in agents.values():
-        for vm in set(agent.resident) - known_vms:
-            agent.destroy(vm)  # its VM was destroyed meanwhile
+    vms = {vm: read_vm(store, vm) for vm in store.records("VM")}
+    doomed: list[tuple[HostAgent, str]] = []
+    homes: dict[str, str] = {}
+    for host, agent in agents.items():
+        for vm in agent.domains.resident:
+            if vm not in vms:
+                log.warning("destroying a domain of unknown VM %s on host %s", vm, host)
+                doomed.append((agent, vm))
+    for vm, view in vms.items():
+        if view.is_control_domain:
+            continue
+        built = [h for h, agent in agents.items() if agent.domains.is_built(vm)]
+        home = view.resident_on if view.resident_on in built else (built[0] if built else None)
+        if home is not None:
+            homes[vm] = home
+        doomed += [
+            (agent, vm)
+            for host, agent in agents.items()
+            if host != home and agent.domains.domid_of(vm) is not None
+        ]
     with store.transaction() as tx:
-        for vm, record in store.records("VM").items():
-            if record["is_control_domain"]:
+        for vm, view in vms.items():
+            if view.is_control_domain:
                 continue
             changes: dict[str, object] = {
                 "current_operations": {},
                 "scheduled_to_be_resident_on": NULL_REF,
             }
-            built = [h for h, agent in agents.items() if agent.is_built(vm)]
-            home = str(record["resident_on"]) if record["resident_on"] in built else None
-            home = home or (built[0] if built else None)
-            for host, agent in agents.items():
-                if host != home and agent.domid_of(vm) is not None:
-                    agent.destroy(vm)
+            home = homes.get(vm)
             if home is not None:
-                agent = agents[home]
-                limits = constraints_of(record)
-                agent.restore_range(vm, limits.dynamic_min, limits.dynamic_max)
-                paused = agent.is_paused(vm)
+                domains = agents[home].domains
+                paused = domains.info(vm).paused
                 changes |= {
                     "resident_on": home,
-                    "power_state": "Paused" if paused else "Running",
-                    "domid": agent.domid_of(vm),
+                    "power_state": (PowerState.PAUSED if paused else PowerState.RUNNING).value,
+                    "domid": domains.domid_of(vm),
                 }
                 if tx.get(SUSPEND_IMAGE, vm) is not None:
                     tx.delete(SUSPEND_IMAGE, vm)
-            elif record["power_state"] in ("Running", "Paused"):
-                changes |= {"power_state": "Halted", "resident_on": NULL_REF, "domid": -1}
-                tx.update("VM_metrics", str(record["metrics"]), {"memory_actual": 0})
+            elif view.power_state in (PowerState.RUNNING, PowerState.PAUSED):
+                changes |= {
+                    "power_state": PowerState.HALTED.value,
+                    "resident_on": NULL_REF,
+                    "domid": -1,
+                }
+                tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
             tx.update("VM", vm, changes)
-
-
-def resume_time(hosts_dir: Path, scale: float) -> float:
-    """The simulated time to resume at: the latest saved host time plus the time that
-    passed since, at the time scale (guests run on while the toolstack is down)."""
-    latest = 0.0
-    for path in hosts_dir.glob("*.json"):
-        saved = HostAgent.load_saved(path)
-        if saved is not None:
-            downtime = max(0.0, time.time() - float(saved["saved_at"]))
-            latest = max(latest, float(saved["host"]["time_s"]) + downtime * scale)
-    return latest
+    for agent, vm in doomed:
+        agent.domains.destroy(vm)
+    for vm, home in homes.items():
+        limits = vms[vm].constraints
+        agents[home].domains.restore_range(vm, limits.dynamic_min, limits.dynamic_max)
 
 
 async def start_pool(
     store: Store,
     spec: PoolSpec,
     clock: Clock,
+    backend_of: BackendOf,
     *,
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
-    hosts_dir: Path | None = None,
 ) -> PoolRuntime:
-    """Create the pool's records on the first start, boot or resume every host, reconcile.
-
-    With `hosts_dir`, each host's state is kept there (and resumed from there); `clock`
-    must then start at `resume_time(hosts_dir, scale)`.
-    """
+    """Create the pool's records on the first start, boot every host's agent, reconcile."""
     coordinator = boot_pool(store, spec)
     squeezer_config = config or SqueezerConfig()
     agents = {}
-    for host, record in store.records("host").items():
-        save_path = None if hosts_dir is None else hosts_dir / f"{record['uuid']}.json"
+    for host in store.records("host"):
+        backend = backend_of(read_host(store, host), declared_host(store, host))
         agents[host] = HostAgent(
-            spec=simulated_host(store, host)[1],
-            clock=clock,
-            config=squeezer_config,
-            save_path=save_path,
-            saved=None if save_path is None else HostAgent.load_saved(save_path),
+            xen=backend.xen, clock=clock, config=squeezer_config, lab=backend.lab
         )
-    boots = await asyncio.gather(*(agent.boot() for agent in agents.values()))
+    previous = {host: _previous_boot_free(store, host) for host in agents}
+    boots = await asyncio.gather(*(agent.boot(previous[host]) for host, agent in agents.items()))
     for (host, agent), boot in zip(agents.items(), boots, strict=True):
         _record_boot(store, host, agent, boot)
     _reconcile(store, agents)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from xenmem.db import Transaction
 from xenmem.memory import DomainType, VmMemory, compute_memory_overhead
 from xenmem.memory.units import BYTES_PER_MIB
-from xenmem.toolstack.guests import BALLOON_KEY, BOOT_SECONDS_KEY
+from xenmem.xen import BALLOON_KEY, BOOT_SECONDS_KEY
 
 __all__ = ["BUILT_IN_TEMPLATES", "Template", "create_templates"]
 

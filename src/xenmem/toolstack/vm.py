@@ -3,57 +3,13 @@
 from __future__ import annotations
 
 from xenmem.db import NULL_REF, Record
-from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
+from xenmem.memory import DomainType, compute_memory_overhead
 from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
-from xenmem.toolstack.operations import VmOperation
+from xenmem.toolstack.records import PowerState, VmOperation, memory_of
 
-__all__ = [
-    "clone",
-    "constraints_of",
-    "create",
-    "destroy",
-    "memory_of",
-    "vm_compute_memory_overhead",
-]
-
-
-def _int(record: Record, name: str) -> int:
-    value = record[name]
-    assert isinstance(value, int)
-    return value
-
-
-def _float(record: Record, name: str) -> float:
-    value = record[name]
-    assert isinstance(value, float)
-    return value
-
-
-def constraints_of(record: Record) -> Constraints:
-    """A VM record's five memory limits."""
-    return Constraints(
-        static_min=_int(record, "memory_static_min"),
-        dynamic_min=_int(record, "memory_dynamic_min"),
-        target=_int(record, "memory_target"),
-        dynamic_max=_int(record, "memory_dynamic_max"),
-        static_max=_int(record, "memory_static_max"),
-    )
-
-
-def memory_of(record: Record) -> VmMemory:
-    """The memory-relevant part of a VM record."""
-    return VmMemory(
-        domain_type=DomainType(str(record["domain_type"])),
-        static_min=_int(record, "memory_static_min"),
-        dynamic_min=_int(record, "memory_dynamic_min"),
-        dynamic_max=_int(record, "memory_dynamic_max"),
-        static_max=_int(record, "memory_static_max"),
-        vcpus_max=_int(record, "VCPUs_max"),
-        target=_int(record, "memory_target"),
-        shadow_multiplier=_float(record, "HVM_shadow_multiplier"),
-    )
+__all__ = ["clone", "create", "destroy", "vm_compute_memory_overhead"]
 
 
 def derived_domain_type(record: Record) -> str:
@@ -70,7 +26,11 @@ def create(ctx: Context, args: Record) -> str:
     memory_overhead is computed at once, as xapi's VM.create does; the limits are not
     validated here (xapi validates them at start, §3.3).
     """
-    record = {**args, "domain_type": derived_domain_type(args), "power_state": "Halted"}
+    record = {
+        **args,
+        "domain_type": derived_domain_type(args),
+        "power_state": PowerState.HALTED.value,
+    }
     record["memory_overhead"] = compute_memory_overhead(memory_of(record))
     with ctx.store.transaction() as tx:
         metrics = tx.create("VM_metrics", {})
@@ -81,9 +41,8 @@ def create(ctx: Context, args: Record) -> str:
 async def destroy(ctx: Context, vm: str) -> None:
     """Remove a halted or suspended VM (its suspend image too) and its metrics."""
     async with vm_operation(ctx, vm, VmOperation.DESTROY):
-        record = ctx.record("VM", vm)
+        metrics = ctx.vm(vm).metrics
         with ctx.store.transaction() as tx:
-            metrics = str(record["metrics"])
             if metrics != NULL_REF and tx.get("VM_metrics", metrics) is not None:
                 tx.delete("VM_metrics", metrics)
             if tx.get(SUSPEND_IMAGE, vm) is not None:
@@ -94,7 +53,7 @@ async def destroy(ctx: Context, vm: str) -> None:
 # What a clone does not inherit: it is a new, halted, unplaced VM of its own.
 _CLONE_RESETS: dict[str, object] = {
     "uuid": "",
-    "power_state": "Halted",
+    "power_state": PowerState.HALTED.value,
     "current_operations": {},
     "allowed_operations": [],
     "resident_on": NULL_REF,
@@ -122,4 +81,4 @@ async def clone(ctx: Context, vm: str, new_name: str) -> str:
 @implements("VM.compute_memory_overhead")
 def vm_compute_memory_overhead(ctx: Context, vm: str) -> int:
     """Bytes, from the VM's current limits and its own shadow multiplier (§2.3)."""
-    return compute_memory_overhead(memory_of(ctx.record("VM", vm)))
+    return compute_memory_overhead(ctx.vm(vm).memory)

@@ -8,15 +8,20 @@ KiB-sized steps (squeezer.md §7.1).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from xenmem.memory.model import DomainType
 
 __all__ = [
+    "BALLOON_KEY",
+    "BOOT_SECONDS_KEY",
+    "BootConfig",
     "DomainInfo",
+    "GuestConfigError",
     "Hypervisor",
+    "Lab",
     "PhysInfo",
     "Watch",
     "WatchCallback",
@@ -52,6 +57,19 @@ class DomainInfo:
     shadow_mib: int
     paused: bool
     shutdown: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class BootConfig:
+    """What a real host needs to boot a new domain, besides its memory: the VM's identity
+    and, for PV guests, the kernel, ramdisk and command line (VM.PV_kernel, ...)."""
+
+    uuid: str
+    name: str
+    vcpus: int
+    kernel: str = ""
+    ramdisk: str = ""
+    cmdline: str = ""
 
 
 WatchCallback = Callable[[str], None]
@@ -97,6 +115,10 @@ class Hypervisor(Protocol):
 
     def physinfo(self) -> PhysInfo: ...
 
+    def boot_id(self) -> str:
+        """An identifier that changes whenever the host reboots (and only then)."""
+        ...
+
     def domains(self) -> list[DomainInfo]:
         """Every existing domain, in creation order."""
         ...
@@ -106,8 +128,14 @@ class Hypervisor(Protocol):
         between two calls is not seen both in a domain and as free."""
         ...
 
-    def create_domain(self, *, domain_type: DomainType, max_kib: int) -> int:
-        """A new, paused, empty domain; returns its domid and fires `@introduceDomain`."""
+    def create_domain(
+        self, *, domain_type: DomainType, max_kib: int, boot: BootConfig | None = None
+    ) -> int:
+        """A new, paused, empty domain; returns its domid and fires `@introduceDomain`.
+
+        `boot` says what the domain will run; a host that cannot boot a domain without it
+        raises `XenError` when it is missing.
+        """
         ...
 
     def build_domain(self, domid: int, *, memory_kib: int, shadow_mib: int) -> None:
@@ -131,6 +159,40 @@ class Hypervisor(Protocol):
 
     def set_shadow_allocation(self, domid: int, shadow_mib: int) -> None:
         """Resize the domain's shadow memory; growing it takes free memory, else `XenError`."""
+        ...
+
+
+BALLOON_KEY = "xenmem_balloon"
+"""VM.other_config key: how a simulated guest's balloon driver behaves (see `Lab`)."""
+BOOT_SECONDS_KEY = "xenmem_boot_seconds"
+"""VM.other_config key: how long a simulated guest takes to load its balloon driver."""
+
+
+class GuestConfigError(ValueError):
+    """A lab guest setting in a VM's other_config that cannot be understood."""
+
+    def __init__(self, key: str, untrusted_value: str) -> None:
+        super().__init__(f"other_config:{key} = {untrusted_value!r}")
+        self.key = key
+        self.value = untrusted_value
+
+
+class Lab(Protocol):
+    """What only a simulated host has: guests that behave as their VM's other_config says
+    (`BALLOON_KEY`, `BOOT_SECONDS_KEY`), and a state kept on disk so that the guests
+    outlive the toolstack. A real host has no lab: its guests are real."""
+
+    def check_guest(self, other_config: Mapping[str, str]) -> None:
+        """Raise `GuestConfigError` for a lab setting that cannot be understood."""
+        ...
+
+    def attach_guest(self, domid: int, other_config: Mapping[str, str], *, booted: bool) -> None:
+        """Run the guest `other_config` describes in the domain; `booted`: its balloon
+        driver is loaded already (a resumed or migrated guest)."""
+        ...
+
+    def save(self) -> None:
+        """Keep the host's state on disk if it changed since it was last kept."""
         ...
 
 

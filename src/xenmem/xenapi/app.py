@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from xenmem import toolstack
 from xenmem.db import Store
-from xenmem.db.sqlite import connect, set_setting
+from xenmem.db.sqlite import connect
 from xenmem.db.users import find_user, set_user, verify_password
-from xenmem.toolstack.pool import PoolSpec
-from xenmem.toolstack.runtime import PoolRuntime, resume_time, start_pool
-from xenmem.xen import RealClock
+from xenmem.toolstack.runtime import PoolRuntime
 from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
 from xenmem.xenapi.events import Events
@@ -25,16 +23,26 @@ from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT, Sessions
 from xenmem.xenapi.tasks import Tasks
 from xenmem.xenapi.throttle import DEFAULT_LOGIN_DELAY, LoginThrottle
 
-__all__ = ["ROOT", "ServerConfig", "XenAPIServer", "ensure_root", "message_bodies", "open_server"]
+__all__ = [
+    "ROOT",
+    "PoolStarter",
+    "ServerConfig",
+    "XenAPIServer",
+    "ensure_root",
+    "message_bodies",
+    "open_server",
+]
 
 ROOT = "root"
+
+PoolStarter = Callable[[Store], Awaitable[PoolRuntime]]
+"""Brings the pool's hosts up over the opened store (the composition root's choice of
+hypervisor, `xenmem.cli.pool`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     state_dir: Path
-    pool: PoolSpec
-    time_scale: float = 1.0
     root_password: str | None = None  # from XENMEM_ROOT_PASSWORD
     session_timeout: float = DEFAULT_SESSION_TIMEOUT  # seconds a session may stay idle
     login_delay: float = DEFAULT_LOGIN_DELAY  # after a first failed login; 0 turns it off
@@ -107,20 +115,16 @@ def ensure_root(conn: sqlite3.Connection, password: str | None) -> str | None:
     return generated
 
 
-async def open_server(config: ServerConfig) -> XenAPIServer:
-    """Open (or create) the state, boot the pool's hosts and assemble the server.
+async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPIServer:
+    """Open (or create) the state, bring the pool's hosts up and assemble the server.
 
     Background work (squeezed's rebalancing, the monitor) starts with
     `server.runtime.start_background()`.
     """
     conn = connect(config.state_dir)
     store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS, conn=conn)
-    hosts_dir = config.state_dir / "hosts"
-    hosts_dir.mkdir(mode=0o700, exist_ok=True)
-    clock = RealClock(config.time_scale, start_s=resume_time(hosts_dir, config.time_scale))
-    runtime = await start_pool(store, config.pool, clock, hosts_dir=hosts_dir)
+    runtime = await start_pool(store)
     master = runtime.coordinator
-    set_setting(conn, "time_scale", repr(config.time_scale))
     generated = ensure_root(conn, config.root_password)
     sessions = Sessions(
         store,

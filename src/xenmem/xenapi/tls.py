@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import socket
 from pathlib import Path
 
@@ -19,24 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from xenmem.db.sqlite import private_dir
+from xenmem.files import write_atomically
 
 __all__ = ["CERT_FILENAME", "KEY_FILENAME", "self_signed"]
 
 CERT_FILENAME = "server-cert.pem"
 KEY_FILENAME = "server-key.pem"
 _VALIDITY = datetime.timedelta(days=3650)
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write `path` atomically, created with `mode` (never readable by others in between)."""
-    partial = path.with_name(path.name + ".new")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(partial, mode)
-    os.replace(partial, path)
 
 
 def _names(listen: str) -> list[x509.GeneralName]:
@@ -77,6 +65,6 @@ def self_signed(state_dir: Path, listen: str = "127.0.0.1") -> tuple[Path, Path]
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write(key_path, key_pem, 0o600)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(key_path, key_pem, 0o600)
+    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path, key_path

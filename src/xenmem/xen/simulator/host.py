@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,14 @@ from typing import Any
 from xenmem.memory.model import DomainType
 from xenmem.memory.units import kib_of_mib
 from xenmem.xen.clock import Clock
-from xenmem.xen.port import DomainInfo, PhysInfo, XenError, domain_path, xenstore_domain_type
+from xenmem.xen.port import (
+    BootConfig,
+    DomainInfo,
+    PhysInfo,
+    XenError,
+    domain_path,
+    xenstore_domain_type,
+)
 from xenmem.xen.simulator.drivers import Driver, Motion
 from xenmem.xen.simulator.spec import HostSpec
 from xenmem.xen.simulator.state import driver_to_data, guest_fields
@@ -84,7 +92,6 @@ class _Domain:
     max_kib: int
     shadow_mib: int = 0
     paused: bool = True
-    shutdown: bool = False
     guest: Guest | None = None
     started_s: float | None = None
     booted: bool = False
@@ -97,7 +104,7 @@ class _Domain:
             max_kib=self.max_kib,
             shadow_mib=self.shadow_mib,
             paused=self.paused,
-            shutdown=self.shutdown,
+            shutdown=False,  # a simulated guest never shuts itself down
         )
 
 
@@ -107,13 +114,18 @@ class SimulatedHost:
     A refused guest allocation is recorded in `faults` and the guest does not move; with
     `stop_at_fault` the host also stops there: the port call that caught up raises
     `GuestFault`, and the guests after the faulty one do not move in that tick.
+
+    `revision` counts the changes of the host's state (not the mere passing of time), so
+    that its keeper saves it only when something changed.
     """
 
     def __init__(self, spec: HostSpec, clock: Clock, *, stop_at_fault: bool = False) -> None:
         self.spec = spec
         self._stop_at_fault = stop_at_fault
         self._clock = clock
-        self._store = KeyTree()
+        self._boot_id = str(uuid.uuid4())
+        self.revision = 0
+        self._store = self._watched(KeyTree())
         self._domains: dict[int, _Domain] = {}
         self._free_kib = spec.total_kib - spec.xen_kib
         self._scrub_kib = 0
@@ -122,6 +134,13 @@ class SimulatedHost:
         self.faults: list[Fault] = []
         if spec.dom0_kib is not None:
             self._add_dom0(spec.dom0_kib)
+
+    def _watched(self, store: KeyTree) -> KeyTree:
+        store.watch("/", self._changed)
+        return store
+
+    def _changed(self, _: str = "") -> None:
+        self.revision += 1
 
     def _add_dom0(self, dom0_kib: int) -> None:
         self._free_kib -= dom0_kib
@@ -141,6 +160,9 @@ class SimulatedHost:
     def physinfo(self) -> PhysInfo:
         return self.sample()[0]
 
+    def boot_id(self) -> str:
+        return self._boot_id
+
     def domains(self) -> list[DomainInfo]:
         return self.sample()[1]
 
@@ -152,10 +174,17 @@ class SimulatedHost:
         return physinfo, [domain.info() for domain in self._domains.values()]
 
     def create_domain(
-        self, *, domain_type: DomainType, max_kib: int, domid: int | None = None
+        self,
+        *,
+        domain_type: DomainType,
+        max_kib: int,
+        boot: BootConfig | None = None,
+        domid: int | None = None,
     ) -> int:
-        """A new paused, empty domain; `domid` (simulator only) picks its id."""
+        """A new paused, empty domain; `domid` (simulator only) picks its id. A simulated
+        guest boots from nothing: `boot` is not needed."""
         self.catch_up()
+        self._changed()
         if domid is None:
             domid = next(d for d in range(1, len(self._domains) + 2) if d not in self._domains)
         elif domid in self._domains or domid < 0:
@@ -172,9 +201,11 @@ class SimulatedHost:
             raise XenError(f"cannot build domain {domid}: {wanted} KiB wanted")
         domain.tot_kib += memory_kib
         domain.shadow_mib += shadow_mib
+        self._changed()
 
     def destroy_domain(self, domid: int) -> None:
         domain = self._domain(domid)
+        self._changed()
         del self._domains[domid]
         self._scrub_kib += domain.tot_kib + kib_of_mib(domain.shadow_mib)
         self._store.remove(domain_path(domid))
@@ -182,17 +213,20 @@ class SimulatedHost:
 
     def pause_domain(self, domid: int) -> None:
         self._domain(domid).paused = True
+        self._changed()
 
     def unpause_domain(self, domid: int) -> None:
         domain = self._domain(domid)
         domain.paused = False
         if domain.started_s is None:
             domain.started_s = self._tick / TICKS_PER_SECOND
+        self._changed()
 
     def set_maxmem(self, domid: int, max_kib: int) -> None:
         if max_kib < 0:
             raise XenError(f"negative maxmem {max_kib} for domain {domid}")
         self._domain(domid).max_kib = max_kib
+        self._changed()
 
     def set_shadow_allocation(self, domid: int, shadow_mib: int) -> None:
         domain = self._domain(domid)
@@ -208,6 +242,7 @@ class SimulatedHost:
         else:
             self._scrub_kib -= grow_kib
         domain.shadow_mib = shadow_mib
+        self._changed()
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -215,6 +250,7 @@ class SimulatedHost:
         """The host's state now, as JSON-able data (see `xen.simulator.state`)."""
         self.catch_up()
         return {
+            "boot_id": self._boot_id,
             "time_s": self._tick / TICKS_PER_SECOND,
             "tick": self._tick,
             "free_kib": self._free_kib,
@@ -230,7 +266,8 @@ class SimulatedHost:
         guests catch up with the time that passed meanwhile."""
         host = cls(HostSpec(total_kib=spec.total_kib, xen_kib=spec.xen_kib, dom0_kib=None), clock)
         host.spec = spec
-        host._store = KeyTree.load(dict(data["xenstore"]))
+        host._boot_id = str(data["boot_id"])
+        host._store = host._watched(KeyTree.load(dict(data["xenstore"])))
         host._domains = {d["domid"]: _domain_from_data(d) for d in data["domains"]}
         host._free_kib = int(data["free_kib"])
         host._scrub_kib = int(data["scrub_kib"])
@@ -244,11 +281,9 @@ class SimulatedHost:
         """Run `guest` in the domain; `booted` skips the boot delay (driver already loaded)."""
         domain = self._domain(domid)
         domain.guest = guest
+        self._changed()
         if booted:
             self._announce(domain)
-
-    def shut_down(self, domid: int) -> None:
-        self._domain(domid).shutdown = True
 
     def consume(self, kib: int) -> bool:
         """Take `kib` of free memory for Xen itself; a refused attempt is recorded as a fault."""
@@ -256,6 +291,7 @@ class SimulatedHost:
         if kib < 0 or not self._allocate(kib, domid=None):
             return False
         self._consumed_kib += kib
+        self._changed()
         return True
 
     @property
@@ -303,6 +339,7 @@ class SimulatedHost:
 
     def _announce(self, domain: _Domain) -> None:
         domain.booted = True
+        self._changed()
         if domain.guest is not None and domain.guest.driver.announces:
             self._store.write(domain_path(domain.domid, "control/feature-balloon"), "1")
             self._store.write(domain_path(domain.domid, "data/updated"), "1")
@@ -311,14 +348,16 @@ class SimulatedHost:
         start_s = tick / TICKS_PER_SECOND
         end_s = (tick + 1) / TICKS_PER_SECOND
         scrubbed = min(self._scrub_kib, int((end_s - start_s) * self.spec.scrub_rate_kib_s))
-        self._scrub_kib -= scrubbed
-        self._free_kib += scrubbed
+        if scrubbed:
+            self._scrub_kib -= scrubbed
+            self._free_kib += scrubbed
+            self._changed()
         for domain in list(self._domains.values()):
             self._move(domain, start_s, end_s)
 
     def _move(self, domain: _Domain, start_s: float, end_s: float) -> None:
         guest = domain.guest
-        if guest is None or domain.paused or domain.shutdown or domain.started_s is None:
+        if guest is None or domain.paused or domain.started_s is None:
             return
         if not domain.booted:
             if end_s >= domain.started_s + guest.boot_delay_s:
@@ -348,7 +387,9 @@ class SimulatedHost:
                 return
         else:
             self._free_kib -= delta
-        domain.tot_kib += delta
+        if delta:
+            domain.tot_kib += delta
+            self._changed()
 
 
 def _domain_to_data(domain: _Domain) -> dict[str, Any]:
@@ -360,7 +401,6 @@ def _domain_to_data(domain: _Domain) -> dict[str, Any]:
         "max_kib": domain.max_kib,
         "shadow_mib": domain.shadow_mib,
         "paused": domain.paused,
-        "shutdown": domain.shutdown,
         "started_s": domain.started_s,
         "booted": domain.booted,
         "guest": None
@@ -378,7 +418,6 @@ def _domain_from_data(data: Mapping[str, Any]) -> _Domain:
         max_kib=int(data["max_kib"]),
         shadow_mib=int(data["shadow_mib"]),
         paused=bool(data["paused"]),
-        shutdown=bool(data["shutdown"]),
         started_s=data["started_s"],
         booted=bool(data["booted"]),
         guest=None if guest is None else Guest(**guest_fields(guest)),

@@ -1,7 +1,9 @@
+"""A simulated guest's behaviour from its VM's other_config (the lab's keys)."""
+
 import pytest
 
-from xenmem.errors import XenAPIError
-from xenmem.toolstack.guests import guest_of
+from xenmem.toolstack.domains import guest_config_error
+from xenmem.xen import GuestConfigError
 from xenmem.xen.simulator import (
     Cap,
     Driver,
@@ -12,6 +14,7 @@ from xenmem.xen.simulator import (
     Intermittent,
     NoDriver,
     Stuck,
+    guest_of,
 )
 
 GIB_KIB = 1024 * 1024
@@ -55,7 +58,8 @@ def test_defaults_and_boot_delay() -> None:
         ("xenmem_boot_seconds", "soon"),
     ],
 )
-def test_bad_values_are_invalid_value(key: str, value: str) -> None:
-    with pytest.raises(XenAPIError) as caught:
+def test_bad_values_are_refused_and_reported_as_invalid_value(key: str, value: str) -> None:
+    with pytest.raises(GuestConfigError) as caught:
         guest_of({key: value})
-    assert caught.value.description == ["INVALID_VALUE", f"other_config:{key}", value]
+    error = guest_config_error(caught.value)
+    assert error.description == ["INVALID_VALUE", f"other_config:{key}", value]

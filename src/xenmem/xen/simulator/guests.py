@@ -11,24 +11,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from xenmem.errors import INVALID_VALUE
 from xenmem.memory.units import SizeParseError, kib_of_bytes_free, parse_size
-from xenmem.xen.simulator import (
+from xenmem.xen.port import BALLOON_KEY, BOOT_SECONDS_KEY, GuestConfigError
+from xenmem.xen.simulator.drivers import (
     Cap,
     Driver,
     Floor,
     Greedy,
-    Guest,
     Ideal,
     Intermittent,
     NoDriver,
     Stuck,
 )
+from xenmem.xen.simulator.host import Guest
 
-__all__ = ["BALLOON_KEY", "BOOT_SECONDS_KEY", "DEFAULT_BOOT_SECONDS", "guest_of"]
+__all__ = ["DEFAULT_BOOT_SECONDS", "guest_of"]
 
-BALLOON_KEY = "xenmem_balloon"
-BOOT_SECONDS_KEY = "xenmem_boot_seconds"
 DEFAULT_RATE_KIB_S = 1024 * 1024
 DEFAULT_BOOT_SECONDS = 20.0
 
@@ -37,7 +35,7 @@ def _size_kib(key: str, untrusted_value: str, text: str) -> int:
     try:
         return kib_of_bytes_free(parse_size(text))
     except SizeParseError:
-        raise INVALID_VALUE(f"other_config:{key}", untrusted_value) from None
+        raise GuestConfigError(key, untrusted_value) from None
 
 
 def _positive_seconds(key: str, untrusted_value: str, text: str, *, allow_zero: bool) -> float:
@@ -47,7 +45,7 @@ def _positive_seconds(key: str, untrusted_value: str, text: str, *, allow_zero: 
         seconds = math.nan
     low_ok = seconds >= 0 if allow_zero else seconds > 0
     if not (math.isfinite(seconds) and low_ok):
-        raise INVALID_VALUE(f"other_config:{key}", untrusted_value)
+        raise GuestConfigError(key, untrusted_value)
     return seconds
 
 
@@ -77,11 +75,11 @@ def _driver(untrusted_value: str) -> Driver:
             return NoDriver()
         case "greedy", False:
             return Greedy(rate_kib_s=DEFAULT_RATE_KIB_S)
-    raise INVALID_VALUE(f"other_config:{BALLOON_KEY}", untrusted_value)
+    raise GuestConfigError(BALLOON_KEY, untrusted_value)
 
 
 def guest_of(other_config: Mapping[str, str]) -> Guest:
-    """The simulated guest a VM with this other_config runs; bad values are INVALID_VALUE."""
+    """The simulated guest a VM with this other_config runs; raises `GuestConfigError`."""
     driver = _driver(other_config.get(BALLOON_KEY, "ideal"))
     untrusted_boot = other_config.get(BOOT_SECONDS_KEY)
     boot_seconds = (
