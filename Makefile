@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench fuzz clean
+.PHONY: run test system-packages lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Debian packages the tests need (node, npm, chromium, its driver): installed when missing.
+system-packages:
+	scripts/system-packages
+
+unit: $(STAMP) system-packages
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import XenAPI
 
+from xenmem.xenapi.dispatch import UNDECLARED
+
 ROOT_PASSWORD = "s3cret-root"
 _GIB = 2**30
 _ADDRESS = re.compile(r"XenAPI at (https?://\S+/)")
@@ -44,13 +46,15 @@ class RunningServer:
         return session
 
     def stop(self) -> str:
-        """Stop the server (as Ctrl-C would); return what it wrote on stderr."""
+        """Stop the server (as Ctrl-C would); return what it wrote on stderr, in which no
+        message may have raised an error it does not declare."""
         for client in self.clients:
             client("close")()
         self.clients.clear()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         _, stderr = self.process.communicate(timeout=15)
+        assert UNDECLARED not in stderr, stderr
         return stderr
 
     @property

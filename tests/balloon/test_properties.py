@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.balloon.books import ledger_of
 from tests.support import scenario
 from xenmem.balloon import SqueezerConfig
 from xenmem.balloon.core import SqueezerState, one_iteration
@@ -97,7 +98,7 @@ def checked_run(parsed: Scenario) -> tuple[list[dict[str, Any]], Any]:
     ranges = {d.domid: (d.dynamic_min, d.dynamic_max) for d in parsed.domains}
 
     def invariants() -> None:
-        ledger = world.squeezer.ledger()
+        ledger = ledger_of(read_host(world.squeezer.xen, world.squeezer.config))
         assert ledger.adds_up()
         assert ledger.xen_kib == world.host.xen_kib
         for domain in read_host(world.host, parsed.config).host.domains:

@@ -18,7 +18,7 @@ from xenmem.toolstack.ledger import PARTS
 from xenmem.toolstack.pool import PoolHost, PoolSpec
 from xenmem.toolstack.runtime import PoolRuntime
 from xenmem.xen import VirtualClock
-from xenmem.xenapi.model import INDEXES, RELATIONS, SUMS, decode_record, schemas
+from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, SUMS, decode_record, schemas
 
 BALANCE_INTERVAL_S = 10.0
 MIB = 2**20
@@ -51,8 +51,13 @@ class Pool:
         )
 
     def call(self, name: str, *args: Any) -> Any:
-        result = MESSAGES[name](self.ctx, *args)
-        return asyncio.run(result) if inspect.iscoroutine(result) else result
+        """Run a message's body; an error it raises must be one its datamodel entry declares."""
+        try:
+            result = MESSAGES[name](self.ctx, *args)
+            return asyncio.run(result) if inspect.iscoroutine(result) else result
+        except XenAPIError as error:
+            assert MODEL.messages[name].declares(error), f"{name} raised undeclared {error}"
+            raise
 
     def error(self, name: str, *args: Any) -> list[str]:
         with pytest.raises(XenAPIError) as caught:

@@ -5,9 +5,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.balloon.books import ledger_of
 from tests.support import simulated
 from xenmem.balloon import SqueezerConfig
-from xenmem.balloon.ledger import ledger_of
 from xenmem.errors import XenAPIError
 from xenmem.memory import DomainType, VmMemory
 from xenmem.memory.domain_build import BuildKind

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,14 @@ import pytest
 
 from tests.in_process import open_in_process
 from xenmem.db.users import set_user
+from xenmem.errors import (
+    HANDLE_INVALID,
+    HOST_DISABLED,
+    MEMORY_CONSTRAINT_VIOLATION_ORDER,
+    UUID_INVALID,
+)
 from xenmem.xenapi.app import XenAPIServer
-from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
+from xenmem.xenapi.dispatch import UNDECLARED, Dispatcher, Failure, Raw, Success
 from xenmem.xenapi.model import MODEL
 
 DEAD = "OpaqueRef:dead0000-0000-4000-8000-000000000000"
@@ -191,3 +198,28 @@ def test_logout_ends_a_blocked_event_from(server: XenAPIServer) -> None:
         return await asyncio.wait_for(blocked, 5.0)
 
     assert asyncio.run(scenario()) == Failure(["SESSION_INVALID", session])
+
+
+def test_a_body_raising_an_undeclared_error_is_reported(
+    server: XenAPIServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = login(server)
+    vm = str(call(server, "VM.get_all", session)[0])  # type: ignore[index]
+
+    def undeclared(ctx: object, vm: str) -> int:
+        raise HOST_DISABLED(vm)
+
+    monkeypatch.setitem(server.bodies, "VM.compute_memory_overhead", undeclared)
+    with caplog.at_level(logging.ERROR, logger="xenmem"):
+        assert call(server, "VM.compute_memory_overhead", session, vm) == ["HOST_DISABLED", vm]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"VM.compute_memory_overhead raised HOST_DISABLED: [{vm!r}], {UNDECLARED}"
+    ]
+
+
+def test_declared_errors_and_handle_invalid_are_the_bodys_to_raise() -> None:
+    message = MODEL.messages["VM.set_memory_dynamic_range"]
+    assert message.declares(MEMORY_CONSTRAINT_VIOLATION_ORDER())
+    assert message.declares(HANDLE_INVALID("VM", DEAD))
+    assert not message.declares(HOST_DISABLED(DEAD))
+    assert MODEL.messages["VM.get_by_uuid"].declares(UUID_INVALID("VM", "x"))

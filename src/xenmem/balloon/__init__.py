@@ -25,7 +25,6 @@ from xenmem.balloon.errors import (
     UnknownReservation,
 )
 from xenmem.balloon.health import BalloonHealth
-from xenmem.balloon.ledger import Ledger
 from xenmem.balloon.policy import Domain, Host, compute_target_adjustments
 from xenmem.balloon.service import AutoBalloon, DomainZeroPolicy, FixedSize, MemoryService
 from xenmem.balloon.squeezer import Squeezer
@@ -46,7 +45,6 @@ __all__ = [
     "InternalError",
     "InvalidMemoryValue",
     "Iteration",
-    "Ledger",
     "MemoryInterfaceError",
     "MemoryService",
     "NoReservation",

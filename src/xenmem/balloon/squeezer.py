@@ -25,7 +25,6 @@ from xenmem.balloon.core import (
 )
 from xenmem.balloon.errors import CannotFreeThisMuchMemory, DomainsRefusedToCooperate
 from xenmem.balloon.health import BalloonHealth, shortfall_kib, update_cooperation
-from xenmem.balloon.ledger import Ledger, ledger_of
 from xenmem.balloon.policy import Domain, compute_target_adjustments, has_hit_target
 from xenmem.balloon.snapshot import DomainView, Snapshot, read_host
 from xenmem.balloon.stuckness import Progress, update_progress
@@ -281,9 +280,6 @@ class Squeezer:
         return any(a.target_kib != targets[a.domid] for a in iteration.decision.actions)
 
     # -- what the toolstack reads -------------------------------------------------------
-
-    def ledger(self) -> Ledger:
-        return ledger_of(read_host(self.xen, self.config))
 
     def health(self) -> dict[int, BalloonHealth]:
         """Per-domain balloon health as of the latest snapshot."""

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from xenmem.db import NULL_REF, Record, Store
+from xenmem.db import Record, Store
 from xenmem.errors import HANDLE_INVALID
 from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
 
@@ -197,14 +197,6 @@ class VmView:
     def nested_virt(self) -> bool:
         """platform:nested-virt, the flag xapi reads for a VM's nested virtualisation."""
         return self.platform.get("nested-virt") == "true"
-
-    @property
-    def is_resident(self) -> bool:
-        return self.resident_on != NULL_REF
-
-    @property
-    def is_scheduled(self) -> bool:
-        return self.scheduled_to_be_resident_on != NULL_REF
 
 
 def stored_overhead(record: Record) -> int:

@@ -14,7 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from xenmem.errors import ErrorDef
+from xenmem.errors import (
+    HANDLE_INVALID,
+    MAP_DUPLICATE_KEY,
+    MESSAGE_REMOVED,
+    UUID_INVALID,
+    ErrorDef,
+    XenAPIError,
+)
 from xenmem.xenapi.roles import READ_ONLY, ROLES, at_least
 from xenmem.xenapi.types import (
     BOOL,
@@ -148,6 +155,13 @@ class Message:
     def required_count(self) -> int:
         return sum(1 for p in self.params if p.default is REQUIRED)
 
+    def declares(self, error: XenAPIError) -> bool:
+        """Whether the message's body may raise `error`: one it declares, or a reference
+        argument that names no object (HANDLE_INVALID, which any message with one may
+        give). Errors the dispatcher raises before the body runs (session, RBAC,
+        parameters) are not the body's."""
+        return error.code == HANDLE_INVALID.code or any(e.code == error.code for e in self.errors)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ClassDef:
@@ -214,6 +228,7 @@ def _implicit(cd: ClassDef) -> Iterable[Message]:
         kind=Kind.GET_BY_UUID,
         params=(Param(name="uuid", type=STRING),),
         result=this,
+        errors=(UUID_INVALID,),
     )
     if any(f.name == "name_label" for f in cd.fields):
         yield read(
@@ -229,6 +244,7 @@ def _implicit(cd: ClassDef) -> Iterable[Message]:
             params=(self_param,),
             result=f.type,
             field=f.name,
+            errors=(MESSAGE_REMOVED,) if f.removed else (),
         )
     for f in cd.fields:
         if f.qualifier is not Qualifier.RW:
@@ -245,6 +261,7 @@ def _implicit(cd: ClassDef) -> Iterable[Message]:
                 kind=Kind.ADD_TO_MAP,
                 params=(self_param, key, item),
                 field=f.name,
+                errors=(MAP_DUPLICATE_KEY,),
             )
             yield write(
                 name=f"remove_from_{f.name}",

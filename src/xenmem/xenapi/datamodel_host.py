@@ -8,11 +8,33 @@ from __future__ import annotations
 
 from xenmem.xenapi.datamodel import ClassDef, Message, Param, dro, rw
 from xenmem.xenapi.roles import POOL_OPERATOR, READ_ONLY, at_least
-from xenmem.xenapi.types import BOOL, DATETIME, INT, STRING, Enum, Map, Ref, Set
+from xenmem.xenapi.types import BOOL, DATETIME, INT, STRING, ApiType, Enum, Map, Ref, Set
 
 __all__ = ["HOST", "HOST_METRICS", "POOL"]
 
 SMAP = Map(STRING, STRING)
+
+
+def _host_message(
+    name: str,
+    *params: Param,
+    result: ApiType | None = None,
+    roles: frozenset[str] = at_least(READ_ONLY),
+    is_async: bool = True,
+    doc: str,
+) -> Message:
+    """A host message whose first parameter is the host itself."""
+    return Message(
+        cls="host",
+        name=name,
+        params=(Param(name="host", type=Ref("host")), *params),
+        result=result,
+        roles=roles,
+        is_async=is_async,
+        doc=doc,
+    )
+
+
 _HOST_OPERATIONS = Enum(
     "host_allowed_operations",
     (
@@ -226,32 +248,20 @@ HOST = ClassDef(
         dro("sched_gran", _SCHED_GRAN, "cpu"),
     ),
     messages=(
-        Message(
-            cls="host",
-            name="compute_free_memory",
-            params=(Param(name="host", type=Ref("host")),),
+        _host_message(
+            "compute_free_memory",
             result=INT,
-            roles=at_least(READ_ONLY),
-            is_async=True,
             doc="Bytes free for new VMs: total - host overhead - Σ(dynamic_min + overhead) of "
             "the VMs resident or scheduled here (xapi-memory.md §4.2).",
         ),
-        Message(
-            cls="host",
-            name="compute_memory_overhead",
-            params=(Param(name="host", type=Ref("host")),),
+        _host_message(
+            "compute_memory_overhead",
             result=INT,
-            roles=at_least(READ_ONLY),
-            is_async=True,
             doc="The host's memory overhead in bytes (the stored host.memory_overhead, §5).",
         ),
-        Message(
-            cls="host",
-            name="get_memory_ledger",
-            params=(Param(name="host", type=Ref("host")),),
+        _host_message(
+            "get_memory_ledger",
             result=Map(STRING, INT),
-            roles=at_least(READ_ONLY),
-            is_async=True,
             doc="xenmem extension: where every byte of the host is, in bytes. The parts xen, "
             "dom0, reservations, reserve, free and every vm:<ref>:ram and vm:<ref>:overhead "
             "add up to total; vm:<ref>:dynamic_min, target, actual, memory_overhead and "

@@ -14,6 +14,7 @@ from xenmem.errors import (
     HANDLE_INVALID,
     OPERATION_NOT_ALLOWED,
     SESSION_AUTHENTICATION_FAILED,
+    SESSION_INVALID,
     SESSION_NOT_REGISTERED,
 )
 from xenmem.xenapi.datamodel import ClassDef, Message, Param, dro, rw
@@ -153,7 +154,8 @@ EVENT = ClassDef(
                 Param(name="timeout", type=FLOAT),
             ),
             result=AnyValue("event batch"),
-            errors=(EVENT_FROM_TOKEN_PARSE_FAILURE,),
+            # SESSION_INVALID: the session ended (logout, expiry) while the call waited.
+            errors=(EVENT_FROM_TOKEN_PARSE_FAILURE, SESSION_INVALID),
             doc="Block until an object of `classes` changes after `token`, or `timeout` s.",
         ),
         _event_message(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from xenmem import errors
 from xenmem.errors import ErrorDef
+from xenmem.memory import DomainType
+from xenmem.toolstack.records import PowerState, VmOperation
 from xenmem.xenapi.datamodel import REQUIRED, ClassDef, Field, Message, Param, dro, rw, sro
 from xenmem.xenapi.roles import READ_ONLY, VM_ADMIN, VM_OPERATOR, VM_POWER_ADMIN, at_least
 from xenmem.xenapi.types import (
@@ -28,8 +30,8 @@ from xenmem.xenapi.types import (
 __all__ = ["VM", "VM_METRICS"]
 
 SMAP = Map(STRING, STRING)
-POWER_STATE = Enum("vm_power_state", ("Halted", "Paused", "Running", "Suspended"))
-DOMAIN_TYPE = Enum("domain_type", ("hvm", "pv", "pv_in_pvh", "pvh", "unspecified"))
+POWER_STATE = Enum("vm_power_state", tuple(state.value for state in PowerState))
+DOMAIN_TYPE = Enum("domain_type", tuple(kind.value for kind in DomainType))
 _SHUTDOWN_ACTION = Enum("on_normal_exit", ("destroy", "restart"))
 _CRASH_ACTION = Enum(
     "on_crash_behaviour",
@@ -58,60 +60,7 @@ _UPDATE_GUIDANCE = Enum(
         "restart_vm",
     ),
 )
-_VM_OPERATIONS = Enum(
-    "vm_operations",
-    (
-        "snapshot",
-        "clone",
-        "copy",
-        "create_template",
-        "revert",
-        "checkpoint",
-        "snapshot_with_quiesce",
-        "provision",
-        "start",
-        "start_on",
-        "pause",
-        "unpause",
-        "clean_shutdown",
-        "clean_reboot",
-        "hard_shutdown",
-        "power_state_reset",
-        "hard_reboot",
-        "suspend",
-        "csvm",
-        "resume",
-        "resume_on",
-        "pool_migrate",
-        "migrate_send",
-        "get_boot_record",
-        "send_sysrq",
-        "send_trigger",
-        "query_services",
-        "shutdown",
-        "call_plugin",
-        "changing_memory_live",
-        "awaiting_memory_live",
-        "changing_dynamic_range",
-        "changing_static_range",
-        "changing_memory_limits",
-        "changing_shadow_memory",
-        "changing_shadow_memory_live",
-        "changing_VCPUs",
-        "changing_VCPUs_live",
-        "changing_NVRAM",
-        "assert_operation_valid",
-        "data_source_op",
-        "update_allowed_operations",
-        "make_into_template",
-        "import",
-        "export",
-        "metadata_export",
-        "reverting",
-        "destroy",
-        "create_vtpm",
-    ),
-)
+_VM_OPERATIONS = Enum("vm_operations", tuple(op.value for op in VmOperation))
 
 
 def _memory(name: str) -> Field:

@@ -29,11 +29,13 @@ from xenmem.xenapi.model import decode_arg
 from xenmem.xenapi.sessions import Sessions
 from xenmem.xenapi.tasks import Tasks
 
-__all__ = ["LIST_METHODS", "Dispatcher", "Failure", "Raw", "Reply", "Success"]
+__all__ = ["LIST_METHODS", "UNDECLARED", "Dispatcher", "Failure", "Raw", "Reply", "Success"]
 
 log = logging.getLogger(__name__)
 
 LIST_METHODS = "system.listMethods"
+UNDECLARED = "which it does not declare"
+"""Logged when a message's body raises an error its datamodel entry does not declare."""
 _ASYNC = "Async."
 _NO_PERMISSION = "No permission in user session"
 
@@ -145,8 +147,13 @@ class Dispatcher:
         body = self._bodies[message.wire_name]
 
         async def run(context: Context) -> object:
-            result = body(context, *args)
-            return await result if inspect.isawaitable(result) else result
+            try:
+                result = body(context, *args)
+                return await result if inspect.isawaitable(result) else result
+            except XenAPIError as error:
+                if not message.declares(error):
+                    log.error("%s raised %s, %s", message.wire_name, error, UNDECLARED)
+                raise
 
         if is_async:
             return self._tasks.start(f"{_ASYNC}{message.wire_name}", run, ctx)

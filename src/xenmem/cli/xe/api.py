@@ -68,10 +68,6 @@ class Api:
             self._records[cls] = dict(self.call(f"{cls}.get_all_records"))
         return self._records[cls]
 
-    def forget(self, cls: str) -> None:
-        """Drop the cached records of `cls` (after a change the command must see)."""
-        self._records.pop(cls, None)
-
     def record(self, cls: str, ref: str) -> Record | None:
         """The record `ref` points to, or None for NULL or an unknown or unfetchable class."""
         if cls not in _FETCHABLE or ref == NULL_REF:

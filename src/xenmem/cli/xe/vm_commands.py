@@ -69,14 +69,21 @@ def _provision(call: Call, vm: str) -> None:
     description="Start the VM, on host ON if given; waits while memory is freed for it.",
 )
 def vm_start(call: Call) -> None:
+    _boot(call, "VM.start", "Starting")
+
+
+def _boot(call: Call, message: str, doing: str) -> None:
+    """VM.start or VM.resume (`message`), or their `_on` forms with on=HOST."""
     paused, force = call.flag("paused"), call.flag("force")
     for vm in call.vms():
-        label = f"Starting {_name(vm)}"
+        label = f"{doing} {_name(vm)}"
         if "on" in call.params:
             host = call.host(call.params["on"])
-            call.api.call_with_progress("VM.start_on", vm.ref, host.ref, paused, force, label=label)
+            call.api.call_with_progress(
+                f"{message}_on", vm.ref, host.ref, paused, force, label=label
+            )
         else:
-            call.api.call_with_progress("VM.start", vm.ref, paused, force, label=label)
+            call.api.call_with_progress(message, vm.ref, paused, force, label=label)
 
 
 @command(
@@ -102,16 +109,7 @@ def vm_suspend(call: Call) -> None:
     description="Resume the suspended VM, on host ON if given.",
 )
 def vm_resume(call: Call) -> None:
-    paused, force = call.flag("paused"), call.flag("force")
-    for vm in call.vms():
-        label = f"Resuming {_name(vm)}"
-        if "on" in call.params:
-            host = call.host(call.params["on"])
-            call.api.call_with_progress(
-                "VM.resume_on", vm.ref, host.ref, paused, force, label=label
-            )
-        else:
-            call.api.call_with_progress("VM.resume", vm.ref, paused, force, label=label)
+    _boot(call, "VM.resume", "Resuming")
 
 
 @command(

@@ -1,13 +1,16 @@
-"""The host memory ledger: where every KiB of the host is, at one instant."""
+"""The books of a simulated host: where every KiB of it is at one instant, for tests that
+check that memory is conserved."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xenmem.balloon.snapshot import Snapshot
+from xenmem.balloon import SqueezerConfig
+from xenmem.balloon.snapshot import Snapshot, read_host
 from xenmem.memory.units import kib_of_mib
+from xenmem.xen import Hypervisor
 
-__all__ = ["Ledger", "ledger_of"]
+__all__ = ["Ledger", "adds_up", "ledger_of"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,3 +54,8 @@ def ledger_of(snapshot: Snapshot) -> Ledger:
         reserved_kib=snapshot.reserved_kib,
         free_kib=snapshot.host.free_kib,
     )
+
+
+def adds_up(xen: Hypervisor, config: SqueezerConfig) -> bool:
+    """Whether the host's parts, as squeezed reads them now, add up to its total."""
+    return ledger_of(read_host(xen, config)).adds_up()
