@@ -180,3 +180,28 @@ def test_reference_scenario(name: str, reference_ticks: bool) -> None:
     assert seen == expected
     assert {d["domid"]: (d["target"], d["actual"]) for d in report["domains"]} == final
     assert report["free_kib"] == final_free
+
+
+def test_free_range_without_deficit_compensation_is_squeezed_s() -> None:
+    """free_range's ideal follows the deficit switch: off, a domain below its dynamic_min
+    frees nothing and owes nothing there, as in squeezed, whose run of this scenario
+    reserves 1010 KiB after 8.6 s (the stuck domain 0 is declared inactive after 5 s,
+    then domain 1 alone is squeezed)."""
+    parsed = parse_scenario(
+        {
+            "host_free_kib": 1000,
+            "options": {"deficit_compensation": False},
+            "domains": [
+                vm(0, (2000, 2000, 3000, 1500), 4, STUCK),
+                vm(1, (1000, 2000, 3000, 2000), 4, IDEAL),
+            ],
+            "steps": [{"op": "free_range", "min": 500, "max": 1500}],
+        }
+    )
+    (report,) = run_scenario(parsed)["steps"]
+    assert (report["outcome"], report["params"], report["elapsed"]) == ("success", [1010], 8.6)
+    assert {d["domid"]: (d["target"], d["actual"]) for d in report["domains"]} == {
+        0: (2000, 1500),
+        1: (1994, 1990),
+    }
+    assert report["free_kib"] == 1010

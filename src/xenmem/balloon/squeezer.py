@@ -246,7 +246,9 @@ class Squeezer:
             actual_kib=min_kib,
             maxmem_kib=0,
         )
-        ideal = _phantom_target(snapshot, phantom, reserve)
+        ideal = _phantom_target(
+            snapshot, phantom, reserve, count_deficit=self.config.deficit_compensation
+        )
         await self.change_host_free_memory(ideal + reserve, lambda free: free >= min_kib + reserve)
         usable = (await self.snapshot()).host.free_kib - reserve
         if usable < min_kib:
@@ -302,9 +304,16 @@ def _last_progress(progress: dict[int, Progress], domid: int) -> float | None:
     return None if entry is None else entry.last_progress_s
 
 
-def _phantom_target(snapshot: Snapshot, phantom: Domain, reserve_kib: int) -> int:
-    # Every snapshot domain takes part here, balloonable or not (§3.7, §10.2).
+def _phantom_target(
+    snapshot: Snapshot, phantom: Domain, reserve_kib: int, *, count_deficit: bool
+) -> int:
+    # Every snapshot domain takes part here, balloonable or not (§3.7, §10.2). squeezed
+    # computes this ideal without its test switches, so the inaccuracy allowance always
+    # applies; the deficit is xenmem's own rule and follows its switch.
     adjustments = compute_target_adjustments(
-        (phantom, *snapshot.host.domains), snapshot.host.free_kib, reserve_kib
+        (phantom, *snapshot.host.domains),
+        snapshot.host.free_kib,
+        reserve_kib,
+        count_deficit=count_deficit,
     )
     return next(target for domain, target in adjustments if domain is phantom)
