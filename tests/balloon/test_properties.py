@@ -80,6 +80,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     )
 
 
+def owed_growth_kib(host: Host) -> int:
+    """What the balloonable guests may still grow by: Σ max(0, target − actual)."""
+    return sum(max(0, d.target_kib - d.actual_kib) for d in host.domains if d.can_balloon)
+
+
 class CheckingClock(VirtualClock):
     """Runs `check` after every move of time, so invariants hold at every tick."""
 
@@ -98,16 +103,19 @@ def checked_run(parsed: Scenario) -> tuple[list[dict[str, Any]], Any]:
     ranges = {d.domid: (d.dynamic_min, d.dynamic_max) for d in parsed.domains}
 
     def invariants() -> None:
-        ledger = ledger_of(read_host(world.squeezer.xen, world.squeezer.config))
+        snapshot = read_host(world.squeezer.xen, world.squeezer.config)
+        ledger = ledger_of(snapshot)
         assert ledger.adds_up()
         assert ledger.xen_kib == world.host.xen_kib
-        for domain in read_host(world.host, parsed.config).host.domains:
+        for domain in snapshot.host.domains:
             low, high = ranges[domain.domid]
             assert domain.target_kib <= high, domain
             # Below dynamic_min only for a domain that is itself below it and is being
             # given what free memory pays for (never a target that makes it shrink).
             if domain.target_kib < low:
                 assert domain.actual_kib <= domain.target_kib + domain.inaccuracy_kib, domain
+        # Every KiB a guest may still take (Xen lets it reach its target) is free.
+        assert owed_growth_kib(snapshot.host) <= snapshot.host.free_kib, snapshot.host
 
     clock.check = invariants
     return run_scenario(parsed, world)["steps"], world

@@ -213,3 +213,47 @@ def test_a_stuck_domid_0_alone_to_blame_is_cannot_free_this_much_memory() -> Non
         target_host_free_kib=2000,
     )
     assert outcomes(parsed) == [("Cannot_free_this_much_memory", [2000, 496])]
+
+
+def _stuck_beside_a_guest_below_its_minimum(**options: object) -> object:
+    # Domain 2's minimum was raised far above its size; domain 4 is stuck above its
+    # (lowered) maximum. Freeing 89 KiB: domain 4 is declared inactive after 5 s, domain 2
+    # is given the 46 KiB that are free, does not move (its driver pauses) and is declared
+    # inactive in the iteration that succeeds.
+    return scenario(
+        [
+            {
+                **domain(2, dmin=3103, dmax=3103, actual=1934),
+                "inaccuracy": 8,
+                "driver": {"kind": "intermittent", "rate": 500, "interval": 1.5},
+            },
+            {
+                **domain(4, dmin=1088, dmax=1088, actual=1311, maxmem=1411),
+                "inaccuracy": 8,
+                "driver": {"kind": "stuck"},
+            },
+        ],
+        [{"op": "free", "kib": 89}, {"op": "balance", "target_kib": 0, "tolerance_kib": 33}],
+        host_free_kib=135,
+        target_host_free_kib=89,
+        reference_ticks=False,
+        **options,
+    )
+
+
+def test_a_guest_declared_inactive_below_its_minimum_is_not_grown() -> None:
+    steps = run_scenario(_stuck_beside_a_guest_below_its_minimum())["steps"]  # type: ignore[arg-type]
+    assert [(s["outcome"], s["params"]) for s in steps] == [SUCCESS, SUCCESS]
+    # The clamp left domain 2 at its size (1934); the balance then gave it what was free.
+    assert steps[0]["domains"][0]["target"] == 1934
+
+
+def test_squeezed_s_clamp_grows_it_with_memory_nobody_freed() -> None:
+    # squeezed's clamp sets domain 2's target to its dynamic_min, 1169 KiB above its size
+    # with 135 free; when its driver resumes it grows into memory that is not there.
+    parsed = _stuck_beside_a_guest_below_its_minimum(inactive_never_grows=False)
+    steps = run_scenario(parsed)["steps"]  # type: ignore[arg-type]
+    assert [(s["outcome"], s["params"], s["elapsed"]) for s in steps] == [
+        ("success", [], 5.2),
+        ("fault", [2, 49, 36], 1.1),
+    ]

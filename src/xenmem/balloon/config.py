@@ -20,6 +20,9 @@ class SqueezerConfig:
     - `inaccuracy_compensation`: withhold 2 × inaccuracy per domain in `min_freeable` (§3.2).
     - `deficit_compensation`: count a domain below its dynamic_min as needing the
       difference in `min_freeable` (squeezed counts 0 and hands that memory out twice).
+    - `inactive_never_grows`: the clamp of a newly inactive domain stops at its size;
+      squeezed's raises one below its dynamic_min to that minimum (§3.5 step 2), growth
+      that no free memory pays for.
     - `reference_ticks`: iterate every `iteration_interval_s` as squeezed does (§3.5);
       False reacts to balloon progress, sampling every `poll_interval_s` and iterating as
       soon as every active domain has hit its target or the set of active domains changes.
@@ -38,6 +41,7 @@ class SqueezerConfig:
     two_phase: bool = True
     inaccuracy_compensation: bool = True
     deficit_compensation: bool = True
+    inactive_never_grows: bool = True
     reference_ticks: bool = False
     manage_domain_zero: bool = False
     domain_zero_dynamic_min_bytes: int = 1024 * BYTES_PER_MIB

@@ -140,7 +140,7 @@ class Squeezer:
             new_targets = {a.domid: a.target_kib for a in iteration.decision.actions}
         for domain in snapshot.host.domains:
             if domain.domid in iteration.declared_inactive:
-                value = inactive_clamp(domain)
+                value = inactive_clamp(domain, never_grow=self.config.inactive_never_grows)
             else:
                 value = new_targets.get(domain.domid, domain.target_kib)
             self._set_target(snapshot.views[domain.domid], value)
