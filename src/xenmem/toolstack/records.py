@@ -28,6 +28,7 @@ __all__ = [
     "VmOperation",
     "VmView",
     "memory_of",
+    "pool_other_config",
     "read_host",
     "read_vm",
     "stored_overhead",
@@ -257,6 +258,13 @@ def read_host(reader: Reader, ref: str) -> HostView:
     """The host's view (with its metrics), or HANDLE_INVALID [host, ref]."""
     record = _get(reader, "host", ref)
     return HostView.of(ref, record, _get(reader, "host_metrics", str(record["metrics"])))
+
+
+def pool_other_config(store: Store) -> Mapping[str, str]:
+    """The pool's other_config (empty before the pool's first boot)."""
+    for record in store.records("pool").values():
+        return _str_map(record, "other_config")
+    return {}
 
 
 def update_memory_overhead(store: Store, vm: str) -> None:
