@@ -162,7 +162,9 @@ class RrdUpdates:
         task = cookies.get("task_id", params.get("task_id"))
         if not await self._authorised(cookies, params, headers):
             if task is not None:
-                self._tasks.finish_forwarded(task, SESSION_AUTHENTICATION_FAILED())
+                # xapi fails the task with the code alone, not a login's [user, reason].
+                failed = XenAPIError(SESSION_AUTHENTICATION_FAILED.code)
+                self._tasks.finish_forwarded(task, failed)
             return HttpAnswer(
                 status=401,
                 headers=(
