@@ -18,6 +18,7 @@ from xenmem.rrd import (
     SourceSpec,
     add_source,
     archives,
+    copy,
     create,
     find_best_archives,
     query,
@@ -277,3 +278,11 @@ def test_a_minute_row_is_the_mean_min_and_max_of_its_steps(values: list[float]) 
     assert low == float32(min(values))
     assert high == float32(max(values))
     assert average == pytest.approx(sum(values) / 12, rel=1e-6, abs=1e-30)
+
+
+def test_a_copy_does_not_move_with_the_original() -> None:
+    original = fed([1.0, 2.0])
+    copied = copy(original)
+    update(original, T0 + 16, {"g": 3.0})
+    assert [v[0] for _, v in column(copied, T0 + 5, 5)] == [2.0, 1.0]
+    assert [v[0] for _, v in column(original, T0 + 5, 5)] == [3.0, 2.0, 1.0]

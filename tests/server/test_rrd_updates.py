@@ -36,7 +36,8 @@ def api(rrd_server: RunningServer) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def running_vm(api: Any) -> str:
-    """A running VM whose memory does not move: 1 GiB fixed, no balloon driver needed."""
+    """A running VM whose memory does not move: 1 GiB fixed, a guest without tools (no
+    balloon driver, no agent writing data/meminfo_free)."""
     vm = api.VM.create(
         vm_record(
             "rrd",
@@ -44,7 +45,7 @@ def running_vm(api: Any) -> str:
             memory_dynamic_min=str(GIB),
             memory_dynamic_max=str(GIB),
             memory_static_max=str(GIB),
-            other_config={"xenmem_boot_seconds": "0"},
+            other_config={"xenmem_boot_seconds": "0", "xenmem_balloon": "none"},
         )
     )
     api.VM.start(vm, False, False)
@@ -83,7 +84,7 @@ def test_vm_values_are_its_domains(rrd_server: RunningServer, api: Any, running_
     assert values[f"AVERAGE:vm:{vm_uuid}:memory"] == float32(actual)
     target = int(api.VM.get_memory_target(running_vm))
     assert values[f"AVERAGE:vm:{vm_uuid}:memory_target"] == float32(target) == GIB
-    # A guest agent writes data/meminfo_free; until one does there is no such source.
+    # Only a guest agent writes data/meminfo_free: without one there is no such source.
     assert f"AVERAGE:vm:{vm_uuid}:memory_internal_free" not in values
 
 

@@ -137,7 +137,8 @@ def test_stats_read_and_parsed_as_xo_does(
 
 
 def _stats_vm(xenapi: Any) -> str:
-    """A running VM of 1 GiB fixed, made once for the stats tests."""
+    """A running VM of 1 GiB fixed without tools (so no guest agent reports its free
+    memory), made once for the stats tests."""
     for vm in xenapi.VM.get_by_name_label("xo-stats"):
         return str(vm)
     vm = xenapi.VM.create(
@@ -147,7 +148,7 @@ def _stats_vm(xenapi: Any) -> str:
             memory_dynamic_min=str(GIB),
             memory_dynamic_max=str(GIB),
             memory_static_max=str(GIB),
-            other_config={"xenmem_boot_seconds": "0"},
+            other_config={"xenmem_boot_seconds": "0", "xenmem_balloon": "none"},
         )
     )
     xenapi.VM.start(vm, False, False)

@@ -33,7 +33,7 @@ import enum
 import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "HEARTBEAT_S",
@@ -49,6 +49,7 @@ __all__ = [
     "Rrd",
     "SourceSpec",
     "add_source",
+    "copy",
     "create",
     "find_best_archives",
     "query",
@@ -148,6 +149,16 @@ class Ring:
             raise IndexError(f"age {age} outside a ring of {len(self._data)}")
         return self._data[(self._current - age) % len(self._data)]
 
+    def newest(self, count: int) -> list[float]:
+        """The `count` newest values, newest first (`peek(0)`, `peek(1)`, ...)."""
+        if not 0 <= count <= len(self._data):
+            raise IndexError(f"{count} values asked of a ring of {len(self._data)}")
+        current = self._current
+        return (self._data[current::-1] + self._data[:current:-1])[:count].tolist()
+
+    def copy(self) -> Ring:
+        return Ring.restore(array("f", self._data), self._current, self.minimum, self.maximum)
+
 
 @dataclass(frozen=True, kw_only=True)
 class SourceSpec:
@@ -210,6 +221,23 @@ class Rrd:
             if source.name == name:
                 return index
         return None
+
+
+def copy(rrd: Rrd) -> Rrd:
+    """An independent copy (to read while the original goes on being updated)."""
+    return Rrd(
+        step=rrd.step,
+        last_updated=rrd.last_updated,
+        sources=[replace(source) for source in rrd.sources],
+        archives=[
+            replace(
+                archive,
+                rings=[ring.copy() for ring in archive.rings],
+                building=[replace(row) for row in archive.building],
+            )
+            for archive in rrd.archives
+        ],
+    )
 
 
 def _initial(cf: Cf, source: DataSource) -> float:

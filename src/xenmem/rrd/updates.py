@@ -75,18 +75,19 @@ def select(
     rings = [ring for archives in chosen for archive in archives for ring in archive.rings]
     row_step = step * first.pdps_per_row
     end = step_start(last_updated, row_step)
-    rows = []
-    for age in range(first.rows):
-        time = end - age * row_step
-        if time < start:
-            break
-        rows.append(Row(time=time, values=tuple(ring.peek(age) for ring in rings)))
+    # Rows back from `end` while at or after `start`, at most a ring's worth.
+    count = 0 if end < start else min(first.rows, (end - start) // row_step + 1)
+    columns = [ring.newest(count) for ring in rings]
+    rows = tuple(
+        Row(time=end - age * row_step, values=values)
+        for age, values in enumerate(zip(*columns, strict=True))
+    )
     return Updates(
         start=step_start(float(start), row_step) + row_step,
         step=row_step,
         end=end,
         legend=legend,
-        rows=tuple(rows),
+        rows=rows,
     )
 
 

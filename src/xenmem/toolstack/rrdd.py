@@ -33,7 +33,18 @@ from pathlib import Path
 
 from xenmem.db import Store
 from xenmem.files import write_atomically
-from xenmem.rrd import Cf, Rrd, Updates, add_source, archives, create, query, select, update
+from xenmem.rrd import (
+    Cf,
+    Rrd,
+    Updates,
+    add_source,
+    archives,
+    copy,
+    create,
+    query,
+    select,
+    update,
+)
 from xenmem.rrd.persist import RrdFormatError, dump, load
 from xenmem.toolstack.host_agent import HostAgent
 from xenmem.toolstack.memory_sources import (
@@ -219,22 +230,15 @@ class Rrdd:
             return
         self._hosts, self._vms = hosts, vms
 
-    def _serialised(self) -> bytes:
-        return json.dumps(
-            {
-                "version": _FORMAT_VERSION,
-                "hosts": {uuid: dump(kept.rrd) for uuid, kept in self._hosts.items()},
-                "vms": {uuid: dump(kept.rrd) for uuid, kept in self._vms.items()},
-            },
-            separators=(",", ":"),
-        ).encode()
-
     async def save(self) -> None:
-        """Keep the RRDs in `path` (written off the event loop); a failure is logged."""
+        """Keep the RRDs in `path`; a failure is logged. Copying them is quick and done
+        here; writing them out is not, and is done off the event loop."""
         if self._path is None:
             return
+        hosts = {uuid: copy(kept.rrd) for uuid, kept in self._hosts.items()}
+        vms = {uuid: copy(kept.rrd) for uuid, kept in self._vms.items()}
         try:
-            await asyncio.to_thread(write_atomically, self._path, self._serialised())
+            await asyncio.to_thread(_write, self._path, hosts, vms)
         except OSError as error:
             log.warning("cannot keep the RRDs in %s: %s", self._path, error)
 
@@ -252,6 +256,15 @@ class Rrdd:
                 await self.save()
             next_sample = max(next_sample + SAMPLE_INTERVAL_S, loop.time())
             await asyncio.sleep(next_sample - loop.time())
+
+
+def _write(path: Path, hosts: Mapping[str, Rrd], vms: Mapping[str, Rrd]) -> None:
+    kept = {
+        "version": _FORMAT_VERSION,
+        "hosts": {uuid: dump(rrd) for uuid, rrd in hosts.items()},
+        "vms": {uuid: dump(rrd) for uuid, rrd in vms.items()},
+    }
+    write_atomically(path, json.dumps(kept, separators=(",", ":")).encode())
 
 
 def _described(kept: _Kept, sources: Mapping[str, SourceInfo]) -> list[SourceDescription]:
