@@ -23,12 +23,14 @@ from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_over
 
 __all__ = [
     "HostView",
+    "PoolView",
     "PowerState",
     "Reader",
     "VmOperation",
     "VmView",
     "memory_of",
     "read_host",
+    "read_pool",
     "read_vm",
     "stored_overhead",
     "update_memory_overhead",
@@ -246,6 +248,34 @@ class HostView:
             control_domain=str(record["control_domain"]),
             metrics=str(record["metrics"]),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolView:
+    """What the toolstack reads of the pool record."""
+
+    ref: str
+    coordinator: str
+    coordinator_bias: bool
+    dmc_enabled: bool
+
+    @classmethod
+    def of(cls, ref: str, record: Record) -> PoolView:
+        restrictions = _str_map(record, "restrictions")
+        return cls(
+            ref=ref,
+            coordinator=str(record["master"]),
+            coordinator_bias=bool(record["coordinator_bias"]),
+            # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
+            dmc_enabled=restrictions.get("restrict_dmc") == "false",
+        )
+
+
+def read_pool(store: Store) -> PoolView | None:
+    """The pool's one record, or None before the pool's first boot."""
+    for ref, record in store.records("pool").items():
+        return PoolView.of(ref, record)
+    return None
 
 
 def read_vm(reader: Reader, ref: str) -> VmView:

@@ -29,7 +29,7 @@ from xenmem.toolstack.host_agent import BootFree, HostAgent, HostBoot
 from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
-from xenmem.toolstack.records import HostView, PowerState, read_host, read_vm
+from xenmem.toolstack.records import HostView, PowerState, read_host, read_pool, read_vm
 from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
 __all__ = [
@@ -282,15 +282,13 @@ async def start_pool(
     for (host, agent), boot in zip(agents.items(), boots, strict=True):
         _record_boot(store, host, agent, boot)
     _reconcile(store, agents)
-    pool = next(iter(store.records("pool").values()))
-    restrictions = pool["restrictions"]
-    assert isinstance(restrictions, Mapping)
+    pool = read_pool(store)
+    assert pool is not None, "boot_pool created the pool"
     return PoolRuntime(
         store=store,
         clock=clock,
         agents=agents,
         coordinator=coordinator,
-        # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
-        dmc_enabled=restrictions.get("restrict_dmc") == "false",
+        dmc_enabled=pool.dmc_enabled,
         draw=draw,
     )
