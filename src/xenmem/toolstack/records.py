@@ -23,13 +23,14 @@ from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_over
 
 __all__ = [
     "HostView",
+    "PoolView",
     "PowerState",
     "Reader",
     "VmOperation",
     "VmView",
     "memory_of",
-    "pool_other_config",
     "read_host",
+    "read_pool",
     "read_vm",
     "stored_overhead",
     "update_memory_overhead",
@@ -249,6 +250,36 @@ class HostView:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PoolView:
+    """What the toolstack reads of the pool record."""
+
+    ref: str
+    coordinator: str
+    coordinator_bias: bool
+    dmc_enabled: bool
+    other_config: Mapping[str, str]
+
+    @classmethod
+    def of(cls, ref: str, record: Record) -> PoolView:
+        restrictions = _str_map(record, "restrictions")
+        return cls(
+            ref=ref,
+            coordinator=str(record["master"]),
+            coordinator_bias=bool(record["coordinator_bias"]),
+            # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
+            dmc_enabled=restrictions.get("restrict_dmc") == "false",
+            other_config=_str_map(record, "other_config"),
+        )
+
+
+def read_pool(store: Store) -> PoolView | None:
+    """The pool's one record, or None before the pool's first boot."""
+    for ref, record in store.records("pool").items():
+        return PoolView.of(ref, record)
+    return None
+
+
 def read_vm(reader: Reader, ref: str) -> VmView:
     """The VM's view, or HANDLE_INVALID [VM, ref]."""
     return VmView.of(ref, _get(reader, "VM", ref))
@@ -258,13 +289,6 @@ def read_host(reader: Reader, ref: str) -> HostView:
     """The host's view (with its metrics), or HANDLE_INVALID [host, ref]."""
     record = _get(reader, "host", ref)
     return HostView.of(ref, record, _get(reader, "host_metrics", str(record["metrics"])))
-
-
-def pool_other_config(store: Store) -> Mapping[str, str]:
-    """The pool's other_config (empty before the pool's first boot)."""
-    for record in store.records("pool").values():
-        return _str_map(record, "other_config")
-    return {}
 
 
 def update_memory_overhead(store: Store, vm: str) -> None:

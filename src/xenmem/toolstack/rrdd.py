@@ -54,7 +54,7 @@ from xenmem.toolstack.memory_sources import (
     host_readings,
     vm_readings,
 )
-from xenmem.toolstack.records import pool_other_config, read_host, read_vm
+from xenmem.toolstack.records import read_host, read_pool, read_vm
 
 __all__ = [
     "MIN_MAX_KEY",
@@ -122,7 +122,8 @@ class Rrdd:
     def sample(self) -> None:
         """Read every host once and record the readings."""
         now = self._wall_time()
-        vm_min_max = pool_other_config(self._store).get(MIN_MAX_KEY) == "true"
+        pool = read_pool(self._store)
+        vm_min_max = pool is not None and pool.other_config.get(MIN_MAX_KEY) == "true"
         running = set()
         for host_ref, agent in self._agents.items():
             host = read_host(self._store, host_ref)
