@@ -68,6 +68,8 @@ def test_a_client_task_completes_with_the_request(server: XenAPIServer) -> None:
         ("text/html", False, False),
         ("garbage", True, True),  # unreadable: the parameter decides
         ("text/xml;q=high", False, False),
+        ("text/xml;q=nan", True, True),
+        ("application/json;q=inf", False, False),
     ],
 )
 def test_accept_negotiation(accept: str | None, json_asked: bool, expected: bool) -> None:

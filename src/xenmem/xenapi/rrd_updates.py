@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ def _accepted(untrusted_accept: str) -> list[tuple[float, str]] | None:
                 try:
                     q = float(value)
                 except ValueError:
+                    return None
+                if not math.isfinite(q):
                     return None
         entries.append((int(q * 1000) / 1000, media))
     return entries
