@@ -74,3 +74,15 @@ def test_a_client_task_completes_with_the_request(server: XenAPIServer) -> None:
 )
 def test_accept_negotiation(accept: str | None, json_asked: bool, expected: bool) -> None:
     assert prefers_json(accept, json_asked) is expected
+
+
+def test_a_bug_answers_500_and_is_logged(
+    server: XenAPIServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**_: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.runtime.rrdd, "updates", broken)
+    session = asyncio.run(server.sessions.login("root", "pw", "1.0", "test"))
+    assert answer(server, f"start=0&host=true&session_id={session}") == 500
+    assert "/rrd_updates failed" in caplog.text

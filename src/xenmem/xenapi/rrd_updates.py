@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -36,6 +37,8 @@ from xenmem.xenapi.sessions import Sessions
 from xenmem.xenapi.tasks import Tasks
 
 __all__ = ["REALM", "HttpAnswer", "RrdUpdates", "prefers_json"]
+
+log = logging.getLogger(__name__)
 
 REALM = "rrd_updates"
 _INT64 = re.compile(r"[-+]?[0-9]{1,19}")
@@ -60,6 +63,13 @@ class HttpAnswer:
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes = b""
+
+
+_INTERNAL_ERROR = HttpAnswer(
+    status=500,
+    headers=((b"content-type", b"text/html"), *_NO_CACHE),
+    body=_INTERNAL_ERROR_PAGE,
+)
 
 
 def _int64(text: str | None) -> int | None:
@@ -154,6 +164,15 @@ class RrdUpdates:
     async def answer(
         self, query_string: bytes, untrusted_headers: Iterable[tuple[bytes, bytes]]
     ) -> HttpAnswer:
+        try:
+            return await self._answer(query_string, untrusted_headers)
+        except Exception:  # a bug answers 500; the server keeps serving
+            log.exception("/rrd_updates failed")
+            return _INTERNAL_ERROR
+
+    async def _answer(
+        self, query_string: bytes, untrusted_headers: Iterable[tuple[bytes, bytes]]
+    ) -> HttpAnswer:
         headers: dict[str, str] = {}
         for raw_name, raw_value in untrusted_headers:
             headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
@@ -215,11 +234,7 @@ class RrdUpdates:
                 vm_uuids=_vm_filter(vm_uuids),
             )
         except NoArchiveAvailableError:
-            return HttpAnswer(
-                status=500,
-                headers=((b"content-type", b"text/html"), *_NO_CACHE),
-                body=_INTERNAL_ERROR_PAGE,
-            )
+            return _INTERNAL_ERROR
         as_json = prefers_json(headers.get("accept"), "json" in params)
         return await _rendered(updates, as_json)
 
