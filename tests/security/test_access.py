@@ -80,11 +80,15 @@ READ_ONLY_MAY = {
     "host.compute_free_memory",
     "host.compute_memory_overhead",
     "host.get_memory_ledger",
+    "host.get_data_sources",
+    "host.query_data_source",
     "VM.compute_memory_overhead",
     "VM.maximise_memory",
     "VM.assert_can_boot_here",
     "VM.get_cooperative",
     "VM.wait_memory_target_live",
+    "VM.get_data_sources",
+    "VM.query_data_source",
     "event.from",
 }
 MEMORY_AND_LIFECYCLE = {

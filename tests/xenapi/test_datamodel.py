@@ -28,6 +28,7 @@ def test_the_served_model_loads_and_checks() -> None:
         "session",
         "task",
         "event",
+        "data_source",
     }
 
 

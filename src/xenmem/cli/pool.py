@@ -22,6 +22,7 @@ that its guests outlive the toolstack; deleting a host's file reboots it.
 from __future__ import annotations
 
 import random
+import time
 import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -161,11 +162,23 @@ async def start_simulated_pool(
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
     hosts_dir: Path | None = None,
+    rrd_path: Path | None = None,
+    wall_time: Callable[[], float] = time.time,
 ) -> PoolRuntime:
     """Start a pool of simulated hosts; with `hosts_dir` each host is kept there (and
-    resumed from there), and `clock` must start at `resume_time(hosts_dir, scale)`."""
+    resumed from there), and `clock` must start at `resume_time(hosts_dir, scale)`; the
+    RRDs are kept in `rrd_path`, on `wall_time`."""
     backend_of = _simulated_backend(clock, hosts_dir)
-    return await start_pool(store, spec, clock, backend_of, config=config, draw=draw)
+    return await start_pool(
+        store,
+        spec,
+        clock,
+        backend_of,
+        config=config,
+        draw=draw,
+        rrd_path=rrd_path,
+        wall_time=wall_time,
+    )
 
 
 def simulated_pool(
@@ -173,12 +186,15 @@ def simulated_pool(
 ) -> Callable[[Store], Awaitable[PoolRuntime]]:
     """What `xenmem serve` starts by default: the simulated pool `spec` (on its first
     start), its hosts kept in `state_dir/hosts/`, on a clock running `time_scale`
-    simulated seconds per real second and resuming where the hosts were left."""
+    simulated seconds per real second and resuming where the hosts were left; the RRDs
+    kept in `state_dir/rrds.json`."""
 
     async def start(store: Store) -> PoolRuntime:
         hosts_dir = state_dir / "hosts"
         hosts_dir.mkdir(mode=0o700, exist_ok=True)
         clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
-        return await start_simulated_pool(store, spec, clock, hosts_dir=hosts_dir)
+        return await start_simulated_pool(
+            store, spec, clock, hosts_dir=hosts_dir, rrd_path=state_dir / "rrds.json"
+        )
 
     return start

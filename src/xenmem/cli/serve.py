@@ -163,7 +163,7 @@ async def _serve(
         flush=True,
     )
     uv_config = uvicorn.Config(
-        XenAPIApp(server.dispatcher),
+        XenAPIApp(server.dispatcher, rrd_updates=server.rrd_updates),
         log_level="warning",
         access_log=False,
         # event.from calls block for up to a minute; do not wait for them on shutdown.

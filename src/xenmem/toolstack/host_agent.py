@@ -18,6 +18,7 @@ from xenmem.memory.accounting import host_memory_overhead
 from xenmem.memory.units import bytes_of_kib, bytes_of_mib, kib_of_mib, mib_of_kib_free
 from xenmem.toolstack.domains import Domains
 from xenmem.toolstack.host_stats import DomainStat, domain_stats
+from xenmem.toolstack.memory_sources import HostMemory, read_memory
 from xenmem.xen import Clock, Hypervisor, Lab
 
 __all__ = ["BootMeasures", "HostAgent", "HostBoot"]
@@ -143,6 +144,10 @@ class HostAgent:
     def snapshot(self) -> Snapshot:
         """One look at the host, as squeezed takes it; reads only."""
         return read_host(self._xen, self.config)
+
+    def memory_reading(self) -> HostMemory:
+        """What xcp-rrdd's squeezed plugin reads from the host."""
+        return read_memory(self._xen)
 
     def stats(self, snapshot: Snapshot | None = None) -> dict[str, DomainStat]:
         """VM.stat for every domain built here, from one look at the host (or `snapshot`)."""

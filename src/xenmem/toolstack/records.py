@@ -258,6 +258,7 @@ class PoolView:
     coordinator: str
     coordinator_bias: bool
     dmc_enabled: bool
+    other_config: Mapping[str, str]
 
     @classmethod
     def of(cls, ref: str, record: Record) -> PoolView:
@@ -268,6 +269,7 @@ class PoolView:
             coordinator_bias=bool(record["coordinator_bias"]),
             # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
             dmc_enabled=restrictions.get("restrict_dmc") == "false",
+            other_config=_str_map(record, "other_config"),
         )
 
 

@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from xenmem.balloon import SqueezerConfig
 from xenmem.db import NULL_REF, Store
@@ -30,6 +32,7 @@ from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
 from xenmem.toolstack.records import HostView, PowerState, read_host, read_pool, read_vm
+from xenmem.toolstack.rrdd import Rrdd
 from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
 __all__ = [
@@ -68,8 +71,10 @@ class PoolRuntime:
     agents: Mapping[str, HostAgent]
     coordinator: str
     dmc_enabled: bool
+    rrdd: Rrdd
     draw: Callable[[], float] = random.random
     _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
+    _sampler: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def agent(self, host: str) -> HostAgent:
         agent = self.agents.get(host)
@@ -88,18 +93,22 @@ class PoolRuntime:
                 return
 
     def start_background(self) -> None:
-        """squeezed's periodic rebalance on every host, and the monitor."""
+        """squeezed's periodic rebalance on every host, the monitor and the RRDs."""
         for agent in self.agents.values():
             agent.start_balancing()
         if self._monitor is None:
             self._monitor = asyncio.create_task(self._monitor_forever())
+        if self._sampler is None:
+            self._sampler = asyncio.create_task(self.rrdd.run_forever())
 
     async def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
+        for task in (self._monitor, self._sampler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._monitor = self._sampler = None
+        await self.rrdd.save()
         for agent in self.agents.values():
             await agent.stop()
 
@@ -272,8 +281,11 @@ async def start_pool(
     *,
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
+    rrd_path: Path | None = None,
+    wall_time: Callable[[], float] = time.time,
 ) -> PoolRuntime:
-    """Create the pool's records on the first start, boot every host's agent, reconcile."""
+    """Create the pool's records on the first start, boot every host's agent, reconcile;
+    the RRDs are kept in `rrd_path` (if any), on `wall_time`."""
     coordinator = boot_pool(store, spec)
     squeezer_config = config or SqueezerConfig()
     agents = {}
@@ -295,5 +307,6 @@ async def start_pool(
         agents=agents,
         coordinator=coordinator,
         dmc_enabled=pool.dmc_enabled,
+        rrdd=Rrdd(store, agents, coordinator, path=rrd_path, wall_time=wall_time),
         draw=draw,
     )

@@ -19,6 +19,7 @@ from xenmem.xenapi.events import Events
 from xenmem.xenapi.generic import generic_body
 from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, SUMS, event_classes, schemas
 from xenmem.xenapi.roles import POOL_ADMIN
+from xenmem.xenapi.rrd_updates import RrdUpdates
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT, Sessions
 from xenmem.xenapi.tasks import Tasks
 from xenmem.xenapi.throttle import DEFAULT_LOGIN_DELAY, LoginThrottle
@@ -58,6 +59,7 @@ class XenAPIServer:
     events: Events
     bodies: Mapping[str, Body]
     runtime: PoolRuntime
+    rrd_updates: RrdUpdates
     generated_root_password: str | None
 
     @property
@@ -148,5 +150,6 @@ async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPISe
         events=events,
         bodies=bodies,
         runtime=runtime,
+        rrd_updates=RrdUpdates(sessions, tasks, runtime.rrdd),
         generated_root_password=generated,
     )

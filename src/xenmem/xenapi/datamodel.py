@@ -377,7 +377,6 @@ _FOREIGN = frozenset(
         "VMSS",
         "VM_appliance",
         "blob",
-        "data_source",
         "user",
         "subject",
         "role",

@@ -436,6 +436,24 @@ _VM_MESSAGES = (
         doc="Wait (up to 256 s) until a running VM is within 1 MiB of its balloon target.",
     ),
     _vm_message(
+        "get_data_sources",
+        result=Set(RecordOf("data_source")),
+        roles=at_least(READ_ONLY),
+        is_async=False,
+        errors_raised=(),
+        doc="The data sources of the VM's RRD while it runs, by name; none otherwise.",
+    ),
+    _vm_message(
+        "query_data_source",
+        Param(name="data_source", type=STRING),
+        result=FLOAT,
+        roles=at_least(READ_ONLY),
+        is_async=False,
+        errors_raised=(errors.INTERNAL_ERROR,),
+        doc="The newest 5-s average of a data source of the running VM's RRD (NaN if "
+        "unknown); INTERNAL_ERROR for a VM not running or a source its RRD does not have.",
+    ),
+    _vm_message(
         "get_cooperative",
         result=BOOL,
         roles=at_least(READ_ONLY),

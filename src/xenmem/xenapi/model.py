@@ -9,7 +9,7 @@ from xenmem.errors import INTERNAL_ERROR
 from xenmem.toolstack import host
 from xenmem.toolstack.internal import INTERNAL_SCHEMAS
 from xenmem.xenapi.datamodel import REQUIRED, Model, Qualifier
-from xenmem.xenapi.datamodel_host import HOST, HOST_METRICS, POOL
+from xenmem.xenapi.datamodel_host import DATA_SOURCE, HOST, HOST_METRICS, POOL
 from xenmem.xenapi.datamodel_session import EVENT, SESSION, TASK
 from xenmem.xenapi.datamodel_vm import VM, VM_METRICS
 from xenmem.xenapi.types import ApiType, decode
@@ -24,7 +24,7 @@ __all__ = [
     "schemas",
 ]
 
-MODEL = Model(classes=(POOL, HOST, HOST_METRICS, VM, VM_METRICS, SESSION, TASK, EVENT))
+MODEL = Model(classes=(POOL, HOST, HOST_METRICS, VM, VM_METRICS, SESSION, TASK, EVENT, DATA_SOURCE))
 
 # Set fields xapi derives from a ref field on the other side (one-to-many relations).
 RELATIONS = (

@@ -78,9 +78,8 @@ class Sessions:
         live = self._live.get(session)
         return live is not None and self._clock() - live.last_used <= self._timeout
 
-    async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
-        self._sweep()
-
+    async def _verified(self, uname: str, pwd: str) -> User | None:
+        """The user if the password is right, checked as a login checks it (throttled)."""
         found: list[User] = []
 
         async def check() -> bool:
@@ -93,6 +92,19 @@ class Sessions:
             return True
 
         if not await self._throttle.attempt(uname, CLIENT_ADDRESS.get(), check):
+            return None
+        return found[0]
+
+    async def authenticate(self, uname: str, pwd: str) -> str | None:
+        """The user's role if the password is right, without opening a session (HTTP
+        Basic authentication of a handler, for which xapi logs in and out at once)."""
+        user = await self._verified(uname, pwd)
+        return None if user is None else user.role
+
+    async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
+        self._sweep()
+        user = await self._verified(uname, pwd)
+        if user is None:
             raise SESSION_AUTHENTICATION_FAILED(uname, AUTHENTICATION_FAILURE)
         now = datetime.now(UTC)
         with self._store.transaction() as tx:
@@ -107,7 +119,7 @@ class Sessions:
                     "originator": originator,
                 },
             )
-        self._live[ref] = _Live(role=found[0].role, last_used=self._clock())
+        self._live[ref] = _Live(role=user.role, last_used=self._clock())
         return ref
 
     def logout(self, ctx: Context) -> None:

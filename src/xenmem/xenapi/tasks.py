@@ -78,6 +78,19 @@ class Tasks:
         with self._store.transaction() as tx:
             tx.update("task", task, changes)
 
+    def finish_forwarded(self, task: str, error: XenAPIError | None = None) -> None:
+        """Complete a pending task a client made and named in an HTTP request
+        (`task_id`), as xapi does when the handler returns: success with an empty
+        result, or failure with `error`. Tasks of this server's own calls, finished
+        ones and unknown refs are left alone."""
+        record = self._store.get("task", task)
+        if record is None or record["status"] != "pending" or task in self._running:
+            return
+        if error is None:
+            self._finish(task, "success", result="")
+        else:
+            self._finish(task, "failure", error=error.description)
+
     def cancel(self, ctx: Context, task: str) -> None:
         record = ctx.record("task", task)
         running = self._running.get(task)
