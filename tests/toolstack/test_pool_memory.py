@@ -219,22 +219,6 @@ def test_nested_virt_pins_and_blocks_dynamic_changes(pool: Pool) -> None:
     ]
 
 
-def test_control_domain_rules(pool: Pool) -> None:
-    host = pool.hosts[0]
-    dom0 = str(pool.record("host", host)["control_domain"])
-    assert pool.error("VM.set_memory_dynamic_range", dom0, GIB // 2, GIB) == [
-        "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
-        "control domain",
-    ]
-    # A running control domain may change its static limits; the change waits for a reboot.
-    pool.call("VM.set_memory", dom0, 2 * GIB)
-    assert pool.record("VM", dom0)["requires_reboot"] is True
-    assert pool.error("VM.clean_shutdown", dom0) == [
-        "OPERATION_NOT_ALLOWED",
-        "Operations on the control domain are not allowed",
-    ]
-
-
 @pytest.mark.parametrize(
     ("message", "args", "expected", "actual"),
     [

@@ -13,12 +13,19 @@ from contextlib import asynccontextmanager
 from xenmem.db import NULL_REF, new_ref
 from xenmem.toolstack.context import Context
 from xenmem.toolstack.operations import OperationView, check_operation
-from xenmem.toolstack.records import VmOperation, VmView, read_vm
+from xenmem.toolstack.records import (
+    Reader,
+    VmOperation,
+    VmView,
+    is_domain_zero,
+    is_true,
+    read_vm,
+)
 
 __all__ = ["operation_view", "vm_operation"]
 
 
-def operation_view(vm: VmView) -> OperationView:
+def operation_view(reader: Reader, vm: VmView) -> OperationView:
     return OperationView(
         ref=vm.ref,
         power_state=vm.power_state,
@@ -27,7 +34,9 @@ def operation_view(vm: VmView) -> OperationView:
         is_a_template=vm.is_a_template,
         is_a_snapshot=vm.is_a_snapshot,
         is_control_domain=vm.is_control_domain,
-        is_default_template=vm.is_default_template,
+        is_domain_zero=is_domain_zero(reader, vm),
+        is_default_template=vm.is_default_template
+        or is_true(vm.other_config.get("default_template")),
         nested_virt=vm.nested_virt,
     )
 
@@ -39,7 +48,7 @@ async def vm_operation(ctx: Context, vm: str, op: VmOperation) -> AsyncIterator[
     op_ref = ctx.task if ctx.task != NULL_REF else new_ref()
     with ctx.store.transaction() as tx:
         view = read_vm(tx, vm)
-        error = check_operation(operation_view(view), op)
+        error = check_operation(operation_view(tx, view), op)
         if error is not None:
             raise error
         operations = {**view.current_operations, op_ref: op}

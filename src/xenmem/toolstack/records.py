@@ -27,6 +27,8 @@ __all__ = [
     "Reader",
     "VmOperation",
     "VmView",
+    "is_domain_zero",
+    "is_true",
     "memory_of",
     "read_host",
     "read_vm",
@@ -102,6 +104,12 @@ class Reader(Protocol):
     """Where records are read from: the store, or a transaction (which sees its writes)."""
 
     def get(self, cls: str, ref: str) -> Record | None: ...
+
+
+def is_true(value: str | None) -> bool:
+    """A map value as xapi reads a flag: "1", or "true" in any case (`bool_of_assoc`,
+    `Vm_platform.is_true` with default false)."""
+    return value is not None and (value == "1" or value.lower() == "true")
 
 
 def _int(record: Record, name: str) -> int:
@@ -257,6 +265,15 @@ def read_host(reader: Reader, ref: str) -> HostView:
     """The host's view (with its metrics), or HANDLE_INVALID [host, ref]."""
     record = _get(reader, "host", ref)
     return HostView.of(ref, record, _get(reader, "host_metrics", str(record["metrics"])))
+
+
+def is_domain_zero(reader: Reader, vm: VmView) -> bool:
+    """Whether the VM is dom0: a control domain that is the control domain of the host it
+    is resident on (xapi's Helpers.is_domain_zero)."""
+    if not vm.is_control_domain:
+        return False
+    host = reader.get("host", vm.resident_on)
+    return host is not None and host["control_domain"] == vm.ref
 
 
 def update_memory_overhead(store: Store, vm: str) -> None:

@@ -83,17 +83,22 @@ def _reserve_for_dynamic_change(ctx: Context, vm: VmView, new_min: int) -> None:
         raise HOST_NOT_ENOUGH_FREE_MEMORY((new_min - old_min) // 1024, available // 1024)
 
 
+def _ballooned(vm: VmView) -> bool:
+    """Whether squeezed balloons the VM now: it runs and is not a control domain (whose
+    memory is pinned and which is no guest of its host's squeezed)."""
+    return vm.power_state is PowerState.RUNNING and not vm.is_control_domain
+
+
 @implements("VM.set_memory_dynamic_range")
 async def set_memory_dynamic_range(ctx: Context, vm: str, minimum: int, maximum: int) -> None:
     async with vm_operation(ctx, vm, OP.CHANGING_DYNAMIC_RANGE):
         view = ctx.vm(vm)
-        running = view.power_state is PowerState.RUNNING
-        if running:
+        if view.power_state is PowerState.RUNNING:
             _reserve_for_dynamic_change(ctx, view, minimum)
         old = view.constraints
         updated = with_dynamic_range(old, _context(ctx, view), minimum, maximum)
         _write_limits(ctx, vm, updated)
-        if running:
+        if _ballooned(view):
             domains = ctx.pool.agent(view.resident_on).domains
             try:
                 await domains.set_dynamic_range(vm, minimum, maximum)
@@ -197,9 +202,12 @@ async def set_vcpus_max(ctx: Context, vm: str, value: int) -> None:
 @implements("VM.set_memory_target_live")
 async def set_memory_target_live(ctx: Context, vm: str, target: int) -> None:
     """Hold a running guest's balloon target at `target` until its range changes or it
-    stops. (xapi accepts and ignores this; here it really sets the target.)"""
+    stops. (xapi accepts and ignores this; here it really sets the target.) A control
+    domain is never ballooned: for it the call does nothing, as in xapi."""
     async with vm_operation(ctx, vm, OP.CHANGING_MEMORY_LIVE):
         view = ctx.vm(vm)
+        if not _ballooned(view):
+            return
         limits = view.constraints
         if not limits.dynamic_min <= target <= limits.dynamic_max:
             raise MEMORY_CONSTRAINT_VIOLATION_ORDER()
@@ -211,9 +219,12 @@ async def set_memory_target_live(ctx: Context, vm: str, target: int) -> None:
 
 @implements("VM.wait_memory_target_live")
 async def wait_memory_target_live(ctx: Context, vm: str) -> None:
-    """Poll once a second until the guest is within 1 MiB of its target (§6)."""
+    """Poll once a second until the guest is within 1 MiB of its target (§6). A control
+    domain, never ballooned, is always at its target."""
     async with vm_operation(ctx, vm, OP.AWAITING_MEMORY_LIVE) as operation:
         view = ctx.vm(vm)
+        if not _ballooned(view):
+            return
         agent = ctx.pool.agent(view.resident_on)
         waited = 0
         while True:
