@@ -63,7 +63,9 @@ def test_vm_create_does_not_validate_memory() -> None:
 
 
 def test_vm_destroy_removes_its_metrics() -> None:
-    ctx = Context(store=_store())
+    store = _store()
+    runtime = asyncio.run(start_simulated_pool(store, DEFAULT_POOL, VirtualClock()))
+    ctx = Context(store=store, runtime=runtime)
     vm = _vm(ctx)
     metrics = str(ctx.record("VM", vm)["metrics"])
     destroyed = MESSAGES["VM.destroy"](ctx, vm)

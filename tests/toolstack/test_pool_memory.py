@@ -269,19 +269,6 @@ def test_suspended_vm_cannot_change_its_dynamic_range(pool: Pool) -> None:
     ]
 
 
-def test_another_operation_in_progress(pool: Pool) -> None:
-    vm = pool.vm()
-    with pool.store.transaction() as tx:
-        tx.update("VM", vm, {"current_operations": {"OpaqueRef:task": "changing_static_range"}})
-    assert pool.error("VM.set_memory", vm, 2 * GIB) == [
-        "OTHER_OPERATION_IN_PROGRESS",
-        "VM",
-        vm,
-        "changing_static_range",
-        "OpaqueRef:task",
-    ]
-
-
 def test_shadow_multiplier_setters(pool: Pool) -> None:
     vm = pool.vm()
     assert pool.error("VM.set_HVM_shadow_multiplier", vm, 0.5) == [

@@ -33,6 +33,7 @@ from xenmem.memory.units import BYTES_PER_MIB, SizeParseError, bytes_of_kib, kib
 from xenmem.toolstack.pool import PoolHost, PoolSpec
 from xenmem.toolstack.records import HostView
 from xenmem.toolstack.runtime import BackendOf, HostBackend, PoolRuntime, start_pool
+from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xen import Clock, RealClock
 from xenmem.xen.simulator import (
     HostSpec,
@@ -161,24 +162,26 @@ async def start_simulated_pool(
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
     hosts_dir: Path | None = None,
+    retry: RetryPolicy | None = None,
 ) -> PoolRuntime:
     """Start a pool of simulated hosts; with `hosts_dir` each host is kept there (and
     resumed from there), and `clock` must start at `resume_time(hosts_dir, scale)`."""
     backend_of = _simulated_backend(clock, hosts_dir)
-    return await start_pool(store, spec, clock, backend_of, config=config, draw=draw)
+    return await start_pool(store, spec, clock, backend_of, config=config, draw=draw, retry=retry)
 
 
 def simulated_pool(
-    spec: PoolSpec, state_dir: Path, time_scale: float
+    spec: PoolSpec, state_dir: Path, time_scale: float, retry: RetryPolicy | None = None
 ) -> Callable[[Store], Awaitable[PoolRuntime]]:
     """What `xenmem serve` starts by default: the simulated pool `spec` (on its first
     start), its hosts kept in `state_dir/hosts/`, on a clock running `time_scale`
-    simulated seconds per real second and resuming where the hosts were left."""
+    simulated seconds per real second and resuming where the hosts were left; calls
+    wait for other operations as `retry` says."""
 
     async def start(store: Store) -> PoolRuntime:
         hosts_dir = state_dir / "hosts"
         hosts_dir.mkdir(mode=0o700, exist_ok=True)
         clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
-        return await start_simulated_pool(store, spec, clock, hosts_dir=hosts_dir)
+        return await start_simulated_pool(store, spec, clock, hosts_dir=hosts_dir, retry=retry)
 
     return start

@@ -30,6 +30,7 @@ from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
 from xenmem.toolstack.records import HostView, PowerState, read_host, read_vm
+from xenmem.toolstack.waiting import OperationWaits, RetryPolicy
 from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
 __all__ = [
@@ -69,7 +70,12 @@ class PoolRuntime:
     coordinator: str
     dmc_enabled: bool
     draw: Callable[[], float] = random.random
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    waits: OperationWaits = field(init=False, repr=False)
     _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.waits = OperationWaits(self.retry, self.clock, self.draw)
 
     def agent(self, host: str) -> HostAgent:
         agent = self.agents.get(host)
@@ -267,8 +273,10 @@ async def start_pool(
     *,
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
+    retry: RetryPolicy | None = None,
 ) -> PoolRuntime:
-    """Create the pool's records on the first start, boot every host's agent, reconcile."""
+    """Create the pool's records on the first start, boot every host's agent, reconcile;
+    `retry` says how calls wait for another operation to end (xapi's by default)."""
     coordinator = boot_pool(store, spec)
     squeezer_config = config or SqueezerConfig()
     agents = {}
@@ -293,4 +301,5 @@ async def start_pool(
         # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
         dmc_enabled=restrictions.get("restrict_dmc") == "false",
         draw=draw,
+        retry=retry or RetryPolicy(),
     )

@@ -162,6 +162,8 @@ _VM_FIELDS = (
 
 _SELF = Param(name="self", type=Ref("VM"))
 _START_FLAGS = (Param(name="start_paused", type=BOOL), Param(name="force", type=BOOL))
+# Every message run as a VM operation: the check's errors, and what waiting for another
+# operation to end may answer (too many waiting, or the call's task cancelled).
 _OPERATION_ERRORS = (
     errors.OPERATION_BLOCKED,
     errors.VM_BAD_POWER_STATE,
@@ -169,6 +171,8 @@ _OPERATION_ERRORS = (
     errors.VM_IS_TEMPLATE,
     errors.VM_IS_SNAPSHOT,
     errors.OPERATION_NOT_ALLOWED,
+    errors.TOO_MANY_PENDING_TASKS,
+    errors.TASK_CANCELLED,
 )
 _LIMIT_ERRORS = (
     *_OPERATION_ERRORS,
@@ -431,7 +435,6 @@ _VM_MESSAGES = (
         errors_raised=(
             *_OPERATION_ERRORS,
             errors.VM_MEMORY_TARGET_WAIT_TIMEOUT,
-            errors.TASK_CANCELLED,
         ),
         doc="Wait (up to 256 s) until a running VM is within 1 MiB of its balloon target.",
     ),
