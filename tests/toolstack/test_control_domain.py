@@ -47,6 +47,12 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], Callable[[str], list[str] | None]]] =
     "VM.set_shadow_multiplier_live": ((2.0,), fixed(CONTROL_DOMAIN)),
     "VM.set_HVM_shadow_multiplier": ((2.0,), bad_state("halted")),
     "VM.set_VCPUs_max": ((2,), fixed(DOM0)),
+    "VM.set_VCPUs_at_startup": (
+        (1,),
+        fixed(["OPERATION_NOT_ALLOWED", "set_VCPUs_at_startup is not allowed on dom0"]),
+    ),
+    "VM.set_domain_type": (("pv",), fixed(None)),
+    "VM.set_HVM_boot_policy": (("",), fixed(None)),
     "VM.set_memory_dynamic_range": ((PINNED, PINNED), fixed(None)),
     "VM.set_memory_dynamic_min": ((PINNED,), fixed(None)),
     "VM.set_memory_dynamic_max": ((PINNED,), fixed(None)),

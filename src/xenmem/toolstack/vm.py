@@ -1,22 +1,36 @@
-"""VM messages: create, destroy, compute_memory_overhead (xapi-memory.md §2.3, §8)."""
+"""VM messages: create, destroy, clone, the domain type, compute_memory_overhead
+(xapi-memory.md §2.3, §8)."""
 
 from __future__ import annotations
 
 from xenmem.db import NULL_REF, Record
+from xenmem.errors import INVALID_VALUE
 from xenmem.memory import DomainType, compute_memory_overhead
 from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.records import PowerState, VmOperation, memory_of
 
-__all__ = ["clone", "create", "destroy", "vm_compute_memory_overhead"]
+__all__ = [
+    "clone",
+    "create",
+    "destroy",
+    "set_domain_type",
+    "set_hvm_boot_policy",
+    "vm_compute_memory_overhead",
+]
+
+
+def _domain_type_of(hvm_boot_policy: str) -> DomainType:
+    """xapi_vm_helpers `derive_domain_type`: pv without an HVM boot policy, else hvm."""
+    return DomainType.PV if hvm_boot_policy == "" else DomainType.HVM
 
 
 def derived_domain_type(record: Record) -> str:
-    """VM.create's domain type when unspecified: pv without an HVM boot policy, else hvm (§8)."""
+    """VM.create's domain type: as given, or derived from the HVM boot policy (§8)."""
     if record["domain_type"] != DomainType.UNSPECIFIED:
         return str(record["domain_type"])
-    return DomainType.PV if record["HVM_boot_policy"] == "" else DomainType.HVM
+    return _domain_type_of(str(record["HVM_boot_policy"])).value
 
 
 @implements("VM.create")
@@ -76,6 +90,31 @@ async def clone(ctx: Context, vm: str, new_name: str) -> str:
             metrics = tx.create("VM_metrics", {})
             copy = {**record, **_CLONE_RESETS, "name_label": new_name, "metrics": metrics}
             return tx.create("VM", {**copy, "parent": vm})
+
+
+# xapi_vm_helpers `derive_hvm_boot_policy`: the policy a domain type implies.
+_HVM_BOOT_POLICY = "BIOS order"
+
+
+@implements("VM.set_domain_type")
+def set_domain_type(ctx: Context, vm: str, value: str) -> None:
+    """xapi_vm `set_domain_type`: any power state, no operation; HVM_boot_policy follows
+    ("BIOS order" for hvm, else ""); the overhead is not recomputed, as in xapi."""
+    if value == DomainType.UNSPECIFIED:
+        raise INVALID_VALUE("domain_type", value)
+    ctx.vm(vm)
+    policy = _HVM_BOOT_POLICY if value == DomainType.HVM else ""
+    with ctx.store.transaction() as tx:
+        tx.update("VM", vm, {"domain_type": value, "HVM_boot_policy": policy})
+
+
+@implements("VM.set_HVM_boot_policy")
+def set_hvm_boot_policy(ctx: Context, vm: str, value: str) -> None:
+    """xapi_vm `set_HVM_boot_policy`: the domain type follows (pv for "", else hvm);
+    nothing is checked and the overhead is not recomputed, as in xapi."""
+    ctx.vm(vm)
+    with ctx.store.transaction() as tx:
+        tx.update("VM", vm, {"domain_type": _domain_type_of(value).value, "HVM_boot_policy": value})
 
 
 @implements("VM.compute_memory_overhead")

@@ -12,14 +12,16 @@ from dataclasses import replace
 from xenmem.errors import (
     HOST_NOT_ENOUGH_FREE_MEMORY,
     MEMORY_CONSTRAINT_VIOLATION_ORDER,
+    OPERATION_NOT_ALLOWED,
     VM_MEMORY_TARGET_WAIT_TIMEOUT,
 )
 from xenmem.memory import (
     Constraints,
     ValidationContext,
     maximise_memory,
+    validate_new_vcpus_at_startup,
+    validate_new_vcpus_max,
     validate_shadow_multiplier,
-    validate_vcpus,
     with_dynamic_range,
     with_limits,
     with_memory,
@@ -30,7 +32,14 @@ from xenmem.memory.units import BYTES_PER_MIB
 from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.host import host_free_bytes
-from xenmem.toolstack.records import PowerState, VmOperation, VmView, update_memory_overhead
+from xenmem.toolstack.records import (
+    PowerState,
+    VmOperation,
+    VmView,
+    is_domain_zero,
+    read_vm,
+    update_memory_overhead,
+)
 
 __all__ = ["WAIT_TIMEOUT_S", "WAIT_TOLERANCE_BYTES"]
 
@@ -192,11 +201,26 @@ async def set_shadow_multiplier_live(ctx: Context, vm: str, multiplier: float) -
 
 @implements("VM.set_VCPUs_max")
 async def set_vcpus_max(ctx: Context, vm: str, value: int) -> None:
+    """xapi_vm `set_VCPUs_max`: a halted VM, or a running control domain other than dom0
+    (which then needs a reboot); the overhead follows."""
     async with vm_operation(ctx, vm, OP.CHANGING_VCPUS):
-        validate_vcpus(value, ctx.vm(vm).vcpus_at_startup)
+        validate_new_vcpus_max(value, ctx.vm(vm).vcpus_at_startup)
         with ctx.store.transaction() as tx:
             tx.update("VM", vm, {"VCPUs_max": value})
-        update_memory_overhead(ctx.store, vm)
+        _static_change_done(ctx, vm)
+
+
+@implements("VM.set_VCPUs_at_startup")
+def set_vcpus_at_startup(ctx: Context, vm: str, value: int) -> None:
+    """xapi_vm `set_VCPUs_at_startup`: in any power state and beside any operation (xapi
+    runs it without with_vm_operation); never on dom0; the overhead is recomputed."""
+    with ctx.store.transaction() as tx:
+        view = read_vm(tx, vm)
+        if is_domain_zero(tx, view):
+            raise OPERATION_NOT_ALLOWED("set_VCPUs_at_startup is not allowed on dom0")
+        validate_new_vcpus_at_startup(value, view.memory.vcpus_max)
+        tx.update("VM", vm, {"VCPUs_at_startup": value})
+    update_memory_overhead(ctx.store, vm)
 
 
 @implements("VM.set_memory_target_live")

@@ -106,7 +106,7 @@ _VM_FIELDS = (
     rw("PV_args", STRING),
     rw("PV_bootloader_args", STRING),
     rw("PV_legacy_args", STRING),
-    rw("HVM_boot_policy", STRING),
+    sro("HVM_boot_policy", STRING),
     rw("HVM_boot_params", SMAP),
     sro("HVM_shadow_multiplier", FLOAT, 1.0),
     rw("platform", SMAP),
@@ -415,8 +415,36 @@ _VM_MESSAGES = (
         _value("value"),
         roles=at_least(VM_ADMIN),
         is_async=False,
-        errors_raised=(*_OPERATION_ERRORS, errors.INVALID_VALUE, errors.VALUE_NOT_SUPPORTED),
-        doc="Set a halted VM's maximum vCPU count; its memory overhead follows.",
+        errors_raised=(*_OPERATION_ERRORS, errors.INVALID_VALUE),
+        doc="Set a halted VM's maximum vCPU count (>= 1 and >= VCPUs_at_startup); its memory "
+        "overhead follows.",
+    ),
+    _vm_message(
+        "set_VCPUs_at_startup",
+        _value("value"),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(errors.OPERATION_NOT_ALLOWED, errors.INVALID_VALUE),
+        doc="Set the VM's vCPU count at boot (1 to VCPUs_max), in any power state, beside any "
+        "operation; its memory overhead follows. Not on dom0.",
+    ),
+    _vm_message(
+        "set_domain_type",
+        _value("value", DOMAIN_TYPE),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(errors.INVALID_VALUE,),
+        doc="Set the domain type the VM boots as (not `unspecified`); HVM_boot_policy becomes "
+        '"BIOS order" for hvm and "" otherwise. The memory overhead is not recomputed.',
+    ),
+    _vm_message(
+        "set_HVM_boot_policy",
+        _value("value", STRING),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(),
+        doc='Set the HVM boot policy; the domain type becomes pv for "" and hvm otherwise. '
+        "The memory overhead is not recomputed.",
     ),
     _vm_message(
         "set_memory_target_live",
