@@ -256,3 +256,15 @@ def test_nested_virt_blocks_dynamic_range_changes() -> None:
         "OpaqueRef:vm",
     ]
     assert check_operation(nested, OP.CHANGING_MEMORY_LIVE) is None
+
+
+def test_a_vm_built_with_nomigrate_or_nested_virt_is_immobile() -> None:
+    for view in (replace(RUNNING, nomigrate=True), replace(RUNNING, nested_virt=True)):
+        for op in (OP.SUSPEND, OP.POOL_MIGRATE, OP.CHECKPOINT, OP.MIGRATE_SEND):
+            assert description(view, op) == ["VM_IS_IMMOBILE", "OpaqueRef:vm"]
+        assert check_operation(view, OP.CLEAN_SHUTDOWN) is None
+    # After the template and snapshot checks, before the control-domain one.
+    snapshot = replace(RUNNING, nomigrate=True, is_a_snapshot=True)
+    assert description(snapshot, OP.SUSPEND) == ["VM_IS_SNAPSHOT", "OpaqueRef:vm", "suspend"]
+    dom0 = replace(RUNNING, nomigrate=True, is_control_domain=True)
+    assert description(dom0, OP.SUSPEND) == ["VM_IS_IMMOBILE", "OpaqueRef:vm"]

@@ -203,19 +203,54 @@ def test_dmc_disabled_pins_at_static_max() -> None:
     assert limits(pool, vm) == (1024, 3072, 3072, 3072, 3072)
 
 
-def test_nested_virt_pins_and_blocks_dynamic_changes(pool: Pool) -> None:
+def test_nested_virt_is_what_the_last_build_had(pool: Pool) -> None:
+    """xapi reads VM_metrics.nested_virt (false until a domain is built), and only
+    without metrics platform:nested-virt; VM.start checks the platform key itself."""
     vm = pool.vm(platform={"nested-virt": "true"})
-    assert pool.error("VM.set_memory_limits", vm, GIB, 4 * GIB, 2 * GIB, 4 * GIB) == [
+    # Never run: its ranges may change, but it may not start unpinned.
+    pool.call("VM.set_memory_dynamic_range", vm, 2 * GIB, 3 * GIB)
+    assert pool.error("VM.start", vm, False, False) == [
         "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
         "nested virt",
     ]
+    pool.call("VM.set_memory_limits", vm, GIB, 4 * GIB, 4 * GIB, 4 * GIB)
+    start(pool, vm)
+    metrics = str(pool.record("VM", vm)["metrics"])
+    assert pool.record("VM_metrics", metrics)["nested_virt"] is True
     assert pool.error("VM.set_memory_dynamic_range", vm, 4 * GIB, 4 * GIB) == [
         "VM_IS_USING_NESTED_VIRT",
         vm,
     ]
-    assert pool.error("VM.start", vm, False, False) == [
+    assert pool.error("VM.suspend", vm) == ["VM_IS_IMMOBILE", vm]
+    # Halted, it keeps what its last run had: still pinned, even with the key gone.
+    pool.call("VM.hard_shutdown", vm)
+    with pool.store.transaction() as tx:
+        tx.update("VM", vm, {"platform": {}})
+    assert pool.error("VM.set_memory_limits", vm, GIB, 4 * GIB, 2 * GIB, 4 * GIB) == [
         "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
         "nested virt",
+    ]
+    # The next run reports otherwise.
+    start(pool, vm)
+    assert pool.record("VM_metrics", metrics)["nested_virt"] is False
+    pool.call("VM.set_memory_dynamic_range", vm, 2 * GIB, 4 * GIB)
+
+
+def test_a_vm_started_with_nomigrate_may_not_move(pool: Pool) -> None:
+    vm = pool.vm(platform={"nomigrate": "1"})
+    host = start(pool, vm)
+    other = next(h for h in pool.hosts if h != host)
+    assert pool.error("VM.pool_migrate", vm, other, {}) == ["VM_IS_IMMOBILE", vm]
+    assert pool.record("VM", vm)["resident_on"] == host
+
+
+def test_without_metrics_the_platform_key_decides(pool: Pool) -> None:
+    vm = pool.vm(platform={"nested-virt": "TRUE"})
+    with pool.store.transaction() as tx:
+        tx.delete("VM_metrics", str(pool.record("VM", vm)["metrics"]))
+    assert pool.error("VM.set_memory_dynamic_range", vm, 2 * GIB, 3 * GIB) == [
+        "VM_IS_USING_NESTED_VIRT",
+        vm,
     ]
 
 

@@ -21,6 +21,8 @@ from xenmem.toolstack.records import (
     VmView,
     is_domain_zero,
     is_true,
+    nested_virt,
+    nomigrate,
     read_vm,
 )
 
@@ -39,7 +41,8 @@ def operation_view(reader: Reader, vm: VmView) -> OperationView:
         is_domain_zero=is_domain_zero(reader, vm),
         is_default_template=vm.is_default_template
         or is_true(vm.other_config.get("default_template")),
-        nested_virt=vm.nested_virt,
+        nested_virt=nested_virt(reader, vm),
+        nomigrate=nomigrate(reader, vm),
     )
 
 

@@ -54,7 +54,8 @@ def _assert_startable(ctx: Context, vm: str, *, force: bool) -> None:
     validate_for_boot(view)
     ctx.pool.check_guest(view.other_config)
     pinned = view.constraints.are_valid_and_pinned_at_static_max
-    if not force and view.nested_virt and not pinned:
+    # CP-18860: the platform key itself, whatever VM_metrics says.
+    if not force and view.platform_nested_virt and not pinned:
         raise MEMORY_CONSTRAINT_VIOLATION_MAXPIN("nested virt")
 
 
@@ -129,11 +130,18 @@ async def _boot(
                 "memory_target": stat.target_bytes,
             },
         )
-        tx.update(
-            "VM_metrics",
-            view.metrics,
-            {"memory_actual": stat.actual_bytes, "start_time": datetime.now(UTC)},
-        )
+        metrics: dict[str, object] = {
+            "memory_actual": stat.actual_bytes,
+            "start_time": datetime.now(UTC),
+        }
+        if kind is not BuildKind.MIGRATION:
+            # What xenopsd reports of the domain it built from the VM's platform keys; a
+            # migrated domain keeps what it was built with (xapi_xenops, VM_metrics).
+            metrics |= {
+                "nested_virt": view.platform_nested_virt,
+                "nomigrate": view.platform_nomigrate,
+            }
+        tx.update("VM_metrics", view.metrics, metrics)
 
 
 async def _start(ctx: Context, vm: str, host: str | None, paused: bool, force: bool) -> None:

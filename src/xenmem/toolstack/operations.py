@@ -14,6 +14,7 @@ from xenmem.errors import (
     OPERATION_NOT_ALLOWED,
     OTHER_OPERATION_IN_PROGRESS,
     VM_BAD_POWER_STATE,
+    VM_IS_IMMOBILE,
     VM_IS_SNAPSHOT,
     VM_IS_TEMPLATE,
     VM_IS_USING_NESTED_VIRT,
@@ -128,6 +129,9 @@ _SNAPSHOT_ALLOWED = frozenset(
         _OP.METADATA_EXPORT,
     }
 )
+# Operations that move the domain away: not for a VM built with nomigrate or nested
+# virtualisation (xapi's `is_mobile`, strict).
+_NEEDS_MOBILITY = frozenset({_OP.SUSPEND, _OP.CHECKPOINT, _OP.POOL_MIGRATE, _OP.MIGRATE_SEND})
 # What any control domain may do: its lifecycle belongs to its host, its memory is pinned.
 _CONTROL_DOMAIN_ALLOWED = frozenset(
     {
@@ -166,8 +170,8 @@ _RENDERED_NAMES: Mapping[VmOperation, str] = {
 class OperationView:
     """The parts of a VM record the operation check reads.
 
-    `current_operations` is in the order the operations began; `nested_virt` is the VM's
-    nested virtualisation as xapi reads it (VM_metrics first, then the platform key).
+    `current_operations` is in the order the operations began; `nested_virt` and
+    `nomigrate` are as xapi reads them (VM_metrics first, then the platform keys).
     """
 
     ref: str
@@ -180,6 +184,7 @@ class OperationView:
     is_domain_zero: bool = False
     is_default_template: bool = False
     nested_virt: bool = False
+    nomigrate: bool = False
 
 
 def allowed_power_states(vm: OperationView, op: VmOperation) -> tuple[PowerState, ...]:
@@ -229,7 +234,7 @@ def check_operation(vm: OperationView, op: VmOperation) -> XenAPIError | None:
     """The first error xapi would raise for `op` on `vm`, or None when it may run.
 
     xapi's order: blocked, power state, operations in progress, template, snapshot,
-    (provision/revert, mobility: not modelled), nested virtualisation, control domain.
+    (provision/revert: not modelled), mobility, nested virtualisation, control domain.
     """
     if op.value in vm.blocked_operations:
         return OPERATION_BLOCKED(vm.ref, vm.blocked_operations[op.value])
@@ -247,6 +252,8 @@ def check_operation(vm: OperationView, op: VmOperation) -> XenAPIError | None:
             return error
     if vm.is_a_snapshot and op not in _SNAPSHOT_ALLOWED:
         return VM_IS_SNAPSHOT(vm.ref, operation_name(op))
+    if op in _NEEDS_MOBILITY and (vm.nomigrate or vm.nested_virt):
+        return VM_IS_IMMOBILE(vm.ref)
     if op is _OP.CHANGING_DYNAMIC_RANGE and vm.nested_virt:
         return VM_IS_USING_NESTED_VIRT(vm.ref)
     return _control_domain_error(vm, op)

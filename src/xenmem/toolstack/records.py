@@ -22,6 +22,8 @@ from xenmem.errors import HANDLE_INVALID
 from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
 
 __all__ = [
+    "NESTED_VIRT_KEY",
+    "NOMIGRATE_KEY",
     "HostView",
     "PowerState",
     "Reader",
@@ -30,6 +32,8 @@ __all__ = [
     "is_domain_zero",
     "is_true",
     "memory_of",
+    "nested_virt",
+    "nomigrate",
     "read_host",
     "read_vm",
     "stored_overhead",
@@ -202,9 +206,15 @@ class VmView:
         return self.memory.constraints
 
     @property
-    def nested_virt(self) -> bool:
-        """platform:nested-virt, the flag xapi reads for a VM's nested virtualisation."""
-        return self.platform.get("nested-virt") == "true"
+    def platform_nested_virt(self) -> bool:
+        """platform:nested-virt, which VM.start checks (xapi_vm `assert_memory_constraints`)
+        and a domain is built with."""
+        return is_true(self.platform.get(NESTED_VIRT_KEY))
+
+    @property
+    def platform_nomigrate(self) -> bool:
+        """platform:nomigrate, which a domain is built with."""
+        return is_true(self.platform.get(NOMIGRATE_KEY))
 
 
 def stored_overhead(record: Record) -> int:
@@ -265,6 +275,31 @@ def read_host(reader: Reader, ref: str) -> HostView:
     """The host's view (with its metrics), or HANDLE_INVALID [host, ref]."""
     record = _get(reader, "host", ref)
     return HostView.of(ref, record, _get(reader, "host_metrics", str(record["metrics"])))
+
+
+NESTED_VIRT_KEY = "nested-virt"
+NOMIGRATE_KEY = "nomigrate"
+
+
+def _metrics_flag(reader: Reader, vm: VmView, field: str, platform_key: str) -> bool:
+    """A flag xapi reads from VM_metrics (where the last domain build put it), or from the
+    platform key when the VM has no metrics (xapi_vm_lifecycle `nested_virt`, `nomigrate`)."""
+    metrics = reader.get("VM_metrics", vm.metrics)
+    if metrics is None:
+        return is_true(vm.platform.get(platform_key))
+    return bool(metrics[field])
+
+
+def nested_virt(reader: Reader, vm: VmView) -> bool:
+    """Whether the VM uses nested virtualisation, as xapi decides it: VM_metrics.nested_virt
+    (false until a domain was built; then what the last build had), else
+    platform:nested-virt."""
+    return _metrics_flag(reader, vm, "nested_virt", NESTED_VIRT_KEY)
+
+
+def nomigrate(reader: Reader, vm: VmView) -> bool:
+    """Whether the VM must not move: VM_metrics.nomigrate, else platform:nomigrate."""
+    return _metrics_flag(reader, vm, "nomigrate", NOMIGRATE_KEY)
 
 
 def is_domain_zero(reader: Reader, vm: VmView) -> bool:

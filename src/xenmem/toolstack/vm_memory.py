@@ -37,6 +37,7 @@ from xenmem.toolstack.records import (
     VmOperation,
     VmView,
     is_domain_zero,
+    nested_virt,
     read_vm,
     update_memory_overhead,
 )
@@ -54,7 +55,7 @@ def _context(ctx: Context, vm: VmView) -> ValidationContext:
     return ValidationContext(
         dmc_enabled=ctx.pool.dmc_enabled,
         is_control_domain=vm.is_control_domain,
-        nested_virt=vm.nested_virt,
+        nested_virt=nested_virt(ctx.store, vm),
     )
 
 

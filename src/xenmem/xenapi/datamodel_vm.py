@@ -291,6 +291,7 @@ _VM_MESSAGES = (
     _vm_message(
         "suspend",
         roles=at_least(VM_OPERATOR),
+        errors_raised=(*_OPERATION_ERRORS, errors.VM_IS_IMMOBILE),
         doc="Suspend a running VM: its memory is saved and freed.",
     ),
     _vm_message(
@@ -313,7 +314,7 @@ _VM_MESSAGES = (
         "pool_migrate",
         Param(name="host", type=Ref("host")),
         Param(name="options", type=SMAP),
-        errors_raised=_PLACEMENT_ERRORS,
+        errors_raised=(*_PLACEMENT_ERRORS, errors.VM_IS_IMMOBILE),
         doc="Move a running VM to another host of the pool; it balloons to dynamic_min first.",
     ),
     _vm_message(
