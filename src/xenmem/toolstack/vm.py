@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
-from xenmem.db import NULL_REF, Record
-from xenmem.errors import INVALID_VALUE
+import uuid
+from collections.abc import Mapping
+
+from xenmem.db import NULL_REF, Record, new_ref
+from xenmem.errors import INVALID_VALUE, VM_BAD_POWER_STATE
 from xenmem.memory import DomainType, compute_memory_overhead
 from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.guard import vm_operation
@@ -21,6 +24,9 @@ __all__ = [
 ]
 
 
+MAC_SEED = "mac_seed"
+
+
 def _domain_type_of(hvm_boot_policy: str) -> DomainType:
     """xapi_vm_helpers `derive_domain_type`: pv without an HVM boot policy, else hvm."""
     return DomainType.PV if hvm_boot_policy == "" else DomainType.HVM
@@ -33,17 +39,32 @@ def derived_domain_type(record: Record) -> str:
     return _domain_type_of(str(record["HVM_boot_policy"])).value
 
 
+def with_mac_seed(other_config: Mapping[str, str]) -> dict[str, str]:
+    """other_config with a fresh `mac_seed` (xapi derives the VIFs' MACs from it)."""
+    return {MAC_SEED: str(uuid.uuid4()), **{k: v for k, v in other_config.items() if k != MAC_SEED}}
+
+
 @implements("VM.create")
 def create(ctx: Context, args: Record) -> str:
-    """A new halted VM with its metrics, from a complete constructor record.
+    """A new halted VM with its metrics, from a complete constructor record (xapi_vm
+    `create`).
 
-    memory_overhead is computed at once, as xapi's VM.create does; the limits are not
-    validated here (xapi validates them at start, §3.3).
+    blocked_operations is ignored (stored empty) and other_config gets a `mac_seed` when
+    it has none. A Running or Paused power state becomes Halted; Suspended needs a suspend
+    image, which xenmem's VMs cannot have: VM_BAD_POWER_STATE [new ref, "halted",
+    "suspended"]. memory_overhead is computed at once; the limits are not validated here
+    (xapi validates them at start, §3.3).
     """
+    if args["power_state"] == PowerState.SUSPENDED:
+        raise VM_BAD_POWER_STATE(new_ref(), "halted", "suspended")
+    other_config = args["other_config"]
+    assert isinstance(other_config, Mapping)
     record = {
         **args,
         "domain_type": derived_domain_type(args),
         "power_state": PowerState.HALTED.value,
+        "blocked_operations": {},
+        "other_config": other_config if MAC_SEED in other_config else with_mac_seed(other_config),
     }
     record["memory_overhead"] = compute_memory_overhead(memory_of(record))
     with ctx.store.transaction() as tx:

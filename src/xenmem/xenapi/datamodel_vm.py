@@ -2,7 +2,10 @@
 
 The memory fields follow xapi-memory.md §8: the four limits and the vCPU counts are
 required by the constructor; memory_overhead is DynamicRO (computed by VM.create);
-domain_type defaults to `unspecified` (VM.create derives it from HVM_boot_policy).
+domain_type defaults to `unspecified` (VM.create derives it from HVM_boot_policy). The
+qualifiers are xapi's: is_a_snapshot and the snapshot fields are DynamicRO (set only by
+VM.snapshot), power_state is StaticRO (VM.create refuses Suspended without a suspend
+image).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ _VM_FIELDS = (
     dro("current_operations", Map(STRING, _VM_OPERATIONS)),
     rw("name_label", STRING),
     rw("name_description", STRING),
-    dro("power_state", POWER_STATE, "Halted"),
+    sro("power_state", POWER_STATE, "Halted"),
     rw("user_version", INT, 1),
     rw("is_a_template", BOOL, False),
     dro("is_default_template", BOOL, False),
@@ -123,11 +126,11 @@ _VM_FIELDS = (
     rw("xenstore_data", SMAP),
     sro("ha_always_run", BOOL, False),
     sro("ha_restart_priority", _HA_PRIORITY),
-    sro("is_a_snapshot", BOOL, False),
-    sro("snapshot_of", Ref("VM")),
+    dro("is_a_snapshot", BOOL, False),
+    dro("snapshot_of", Ref("VM")),
     dro("snapshots", Set(Ref("VM"))),
-    sro("snapshot_time", DATETIME),
-    sro("transportable_snapshot_id", STRING),
+    dro("snapshot_time", DATETIME),
+    dro("transportable_snapshot_id", STRING),
     dro("blobs", Map(STRING, Ref("blob"))),
     rw("tags", Set(STRING)),
     rw("blocked_operations", Map(_VM_OPERATIONS, STRING)),
@@ -237,7 +240,9 @@ _VM_MESSAGES = (
         result=Ref("VM"),
         roles=at_least(VM_ADMIN),
         is_async=True,
-        doc="Create a VM from a record; omitted optional fields take xapi's defaults.",
+        errors=(errors.VM_BAD_POWER_STATE,),
+        doc="Create a halted VM from a record; omitted optional fields take xapi's defaults, "
+        "blocked_operations is ignored.",
     ),
     _vm_message(
         "destroy", roles=at_least(VM_ADMIN), doc="Destroy a halted or suspended VM and its metrics."
