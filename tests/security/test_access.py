@@ -114,6 +114,8 @@ MEMORY_AND_LIFECYCLE = {
     "VM.unpause",
     "VM.pool_migrate",
     "VM.clone",
+    "VM.copy",
+    "VM.snapshot",
     "VM.create",
     "VM.destroy",
 }

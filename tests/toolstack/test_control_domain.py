@@ -34,6 +34,8 @@ def fixed(answer: list[str] | None) -> Callable[[str], list[str] | None]:
 EXPECTED: dict[str, tuple[tuple[Any, ...], Callable[[str], list[str] | None]]] = {
     "VM.destroy": ((), bad_state("halted, suspended")),
     "VM.clone": (("copy",), bad_state("halted")),
+    "VM.copy": (("copy", "OpaqueRef:NULL"), bad_state("halted")),
+    "VM.snapshot": (("snap", []), fixed(CONTROL_DOMAIN)),
     "VM.start": ((False, False), bad_state("halted")),
     "VM.start_on": ((0, False, False), bad_state("halted")),
     "VM.resume": ((False, False), bad_state("suspended")),

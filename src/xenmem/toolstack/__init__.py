@@ -4,7 +4,7 @@ Each message body is registered under its wire name with `@implements` (see `con
 importing this package registers them all in `MESSAGES`.
 """
 
-from xenmem.toolstack import host, ledger, lifecycle, vm, vm_memory
+from xenmem.toolstack import host, ledger, lifecycle, vm, vm_clone, vm_memory
 from xenmem.toolstack.context import MESSAGES, Context, implements
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "ledger",
     "lifecycle",
     "vm",
+    "vm_clone",
     "vm_memory",
 ]

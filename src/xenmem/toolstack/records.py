@@ -137,6 +137,13 @@ def _str_map(record: Record, name: str) -> Mapping[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _str_list(record: Record, name: str) -> list[str]:
+    value = record[name]
+    if not isinstance(value, list):
+        raise TypeError(f"{name} is not a list: {value!r}")
+    return [str(v) for v in value]
+
+
 def _get(reader: Reader, cls: str, ref: str) -> Record:
     record = reader.get(cls, ref)
     if record is None:
@@ -167,6 +174,8 @@ class VmView:
     scheduled_to_be_resident_on: str
     affinity: str
     metrics: str
+    parent: str
+    children: tuple[str, ...]
     hvm_boot_policy: str
     pv_kernel: str
     pv_ramdisk: str
@@ -195,6 +204,8 @@ class VmView:
             scheduled_to_be_resident_on=str(record["scheduled_to_be_resident_on"]),
             affinity=str(record["affinity"]),
             metrics=str(record["metrics"]),
+            parent=str(record["parent"]),
+            children=tuple(_str_list(record, "children")),
             hvm_boot_policy=str(record["HVM_boot_policy"]),
             pv_kernel=str(record["PV_kernel"]),
             pv_ramdisk=str(record["PV_ramdisk"]),

@@ -1,4 +1,4 @@
-"""VM messages: create, destroy, clone, the domain type, compute_memory_overhead
+"""VM messages: create, destroy, the domain type, compute_memory_overhead
 (xapi-memory.md §2.3, §8)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.records import PowerState, VmOperation, memory_of
 
 __all__ = [
-    "clone",
+    "MAC_SEED",
     "create",
     "destroy",
     "set_domain_type",
@@ -40,7 +40,8 @@ def derived_domain_type(record: Record) -> str:
 
 
 def with_mac_seed(other_config: Mapping[str, str]) -> dict[str, str]:
-    """other_config with a fresh `mac_seed` (xapi derives the VIFs' MACs from it)."""
+    """other_config with a fresh `mac_seed`, in place of any it had (xapi derives the
+    VIFs' MACs from it)."""
     return {MAC_SEED: str(uuid.uuid4()), **{k: v for k, v in other_config.items() if k != MAC_SEED}}
 
 
@@ -74,43 +75,19 @@ def create(ctx: Context, args: Record) -> str:
 
 @implements("VM.destroy")
 async def destroy(ctx: Context, vm: str) -> None:
-    """Remove a halted or suspended VM (its suspend image too) and its metrics."""
+    """Remove a halted or suspended VM (its suspend image too) and its metrics; its
+    children get its parent as theirs (xapi_vm `destroy`)."""
     async with vm_operation(ctx, vm, VmOperation.DESTROY):
-        metrics = ctx.vm(vm).metrics
+        record = ctx.record("VM", vm)
+        metrics = str(record["metrics"])
         with ctx.store.transaction() as tx:
+            for child in ctx.vm(vm).children:
+                tx.update("VM", child, {"parent": record["parent"]})
             if metrics != NULL_REF and tx.get("VM_metrics", metrics) is not None:
                 tx.delete("VM_metrics", metrics)
             if tx.get(SUSPEND_IMAGE, vm) is not None:
                 tx.delete(SUSPEND_IMAGE, vm)
             tx.delete("VM", vm)
-
-
-# What a clone does not inherit: it is a new, halted, unplaced VM of its own.
-_CLONE_RESETS: dict[str, object] = {
-    "uuid": "",
-    "power_state": PowerState.HALTED.value,
-    "current_operations": {},
-    "allowed_operations": [],
-    "resident_on": NULL_REF,
-    "scheduled_to_be_resident_on": NULL_REF,
-    "domid": -1,
-    "is_default_template": False,
-    "is_control_domain": False,
-    "requires_reboot": False,
-    "snapshots": [],
-    "children": [],
-}
-
-
-@implements("VM.clone")
-async def clone(ctx: Context, vm: str, new_name: str) -> str:
-    """A copy of a halted VM or template, memory settings and overhead included (§2.6)."""
-    async with vm_operation(ctx, vm, VmOperation.CLONE):
-        record = ctx.record("VM", vm)
-        with ctx.store.transaction() as tx:
-            metrics = tx.create("VM_metrics", {})
-            copy = {**record, **_CLONE_RESETS, "name_label": new_name, "metrics": metrics}
-            return tx.create("VM", {**copy, "parent": vm})
 
 
 # xapi_vm_helpers `derive_hvm_boot_policy`: the policy a domain type implies.

@@ -252,7 +252,24 @@ _VM_MESSAGES = (
         _value("new_name", STRING),
         result=Ref("VM"),
         roles=at_least(VM_ADMIN),
-        doc="Copy a halted VM or template, memory settings and overhead included.",
+        doc="A new halted VM like a halted VM, template or snapshot: memory settings and "
+        "overhead included, a fresh other_config:mac_seed.",
+    ),
+    _vm_message(
+        "copy",
+        _value("new_name", STRING),
+        Param(name="sr", type=Ref("SR")),
+        result=Ref("VM"),
+        roles=at_least(VM_ADMIN),
+        doc="As clone (with no disks, `sr` does not matter).",
+    ),
+    _vm_message(
+        "snapshot",
+        _value("new_name", STRING),
+        Param(name="ignore_vdis", type=Set(Ref("VDI")), default=[]),
+        result=Ref("VM"),
+        doc="A snapshot of the VM in any power state: a halted template that is a snapshot "
+        "of it, with its memory settings and overhead; it becomes the VM's parent.",
     ),
     Message(
         cls="VM",
