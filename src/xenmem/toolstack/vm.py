@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from xenmem.db import NULL_REF, Record, new_ref
 from xenmem.errors import INVALID_VALUE, VM_BAD_POWER_STATE
-from xenmem.memory import DomainType, compute_memory_overhead
+from xenmem.memory import DomainType, compute_memory_overhead, int64_culprit
 from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
@@ -54,7 +54,8 @@ def create(ctx: Context, args: Record) -> str:
     it has none. A Running or Paused power state becomes Halted; Suspended needs a suspend
     image, which xenmem's VMs cannot have: VM_BAD_POWER_STATE [new ref, "halted",
     "suspended"]. memory_overhead is computed at once; the limits are not validated here
-    (xapi validates them at start, §3.3).
+    (xapi validates them at start, §3.3), except that settings whose overhead or footprint
+    would leave int64 are refused with INVALID_VALUE [field, value].
     """
     if args["power_state"] == PowerState.SUSPENDED:
         raise VM_BAD_POWER_STATE(new_ref(), "halted", "suspended")
@@ -67,7 +68,12 @@ def create(ctx: Context, args: Record) -> str:
         "blocked_operations": {},
         "other_config": other_config if MAC_SEED in other_config else with_mac_seed(other_config),
     }
-    record["memory_overhead"] = compute_memory_overhead(memory_of(record))
+    memory = memory_of(record)
+    # xenmem refuses what xapi's Int64 arithmetic would wrap.
+    culprit = int64_culprit(memory)
+    if culprit is not None:
+        raise INVALID_VALUE(*culprit)
+    record["memory_overhead"] = compute_memory_overhead(memory)
     with ctx.store.transaction() as tx:
         metrics = tx.create("VM_metrics", {})
         return tx.create("VM", {**record, "metrics": metrics})

@@ -18,6 +18,7 @@ from xenmem.errors import (
 from xenmem.memory import (
     Constraints,
     ValidationContext,
+    assert_fits_int64,
     maximise_memory,
     validate_new_vcpus_at_startup,
     validate_new_vcpus_max,
@@ -72,6 +73,19 @@ def _limits_fields(constraints: Constraints) -> dict[str, object]:
 def _write_limits(ctx: Context, vm: str, constraints: Constraints) -> None:
     with ctx.store.transaction() as tx:
         tx.update("VM", vm, _limits_fields(constraints))
+
+
+def _write_static_change(ctx: Context, vm: VmView, constraints: Constraints) -> None:
+    """Write limits with a new static_max, unless the overhead would leave int64 (xenmem
+    refuses what xapi's Int64 arithmetic would wrap): INVALID_VALUE ["memory_static_max",
+    value]."""
+    limits = {
+        name: getattr(constraints, name)
+        for name in ("static_min", "dynamic_min", "target", "dynamic_max", "static_max")
+    }
+    assert_fits_int64(replace(vm.memory, **limits), "memory_static_max", constraints.static_max)
+    _write_limits(ctx, vm.ref, constraints)
+    _static_change_done(ctx, vm.ref)
 
 
 def _static_change_done(ctx: Context, vm: str) -> None:
@@ -134,8 +148,7 @@ async def set_memory_static_range(ctx: Context, vm: str, minimum: int, maximum: 
     async with vm_operation(ctx, vm, OP.CHANGING_STATIC_RANGE):
         view = ctx.vm(vm)
         updated = with_static_range(view.constraints, _context(ctx, view), minimum, maximum)
-        _write_limits(ctx, vm, updated)
-        _static_change_done(ctx, vm)
+        _write_static_change(ctx, view, updated)
 
 
 @implements("VM.set_memory_static_min")
@@ -155,29 +168,29 @@ async def set_memory_limits(  # noqa: PLR0917 (the wire's positional parameters)
     ctx: Context, vm: str, static_min: int, static_max: int, dynamic_min: int, dynamic_max: int
 ) -> None:
     async with vm_operation(ctx, vm, OP.CHANGING_MEMORY_LIMITS):
+        view = ctx.vm(vm)
         updated = with_limits(
-            _context(ctx, ctx.vm(vm)),
+            _context(ctx, view),
             static_min=static_min,
             static_max=static_max,
             dynamic_min=dynamic_min,
             dynamic_max=dynamic_max,
         )
-        _write_limits(ctx, vm, updated)
-        _static_change_done(ctx, vm)
+        _write_static_change(ctx, view, updated)
 
 
 @implements("VM.set_memory")
 async def set_memory(ctx: Context, vm: str, value: int) -> None:
     async with vm_operation(ctx, vm, OP.CHANGING_MEMORY_LIMITS):
         view = ctx.vm(vm)
-        _write_limits(ctx, vm, with_memory(view.constraints, _context(ctx, view), value))
-        _static_change_done(ctx, vm)
+        _write_static_change(ctx, view, with_memory(view.constraints, _context(ctx, view), value))
 
 
 @implements("VM.set_HVM_shadow_multiplier")
 async def set_hvm_shadow_multiplier(ctx: Context, vm: str, value: float) -> None:
     async with vm_operation(ctx, vm, OP.CHANGING_SHADOW_MEMORY):
         validate_shadow_multiplier(value, "multiplier")
+        assert_fits_int64(replace(ctx.vm(vm).memory, shadow_multiplier=value), "multiplier", value)
         with ctx.store.transaction() as tx:
             tx.update("VM", vm, {"HVM_shadow_multiplier": value})
         update_memory_overhead(ctx.store, vm)
@@ -186,11 +199,16 @@ async def set_hvm_shadow_multiplier(ctx: Context, vm: str, value: float) -> None
 @implements("VM.set_shadow_multiplier_live")
 async def set_shadow_multiplier_live(ctx: Context, vm: str, multiplier: float) -> None:
     """Grow or shrink a running HVM domain's shadow allocation; xenopsd does nothing for
-    other types ("Unimplemented" is ignored, §3.4). Growing needs free Xen memory."""
+    other types ("Unimplemented" is ignored, §3.4). Growing needs free Xen memory.
+
+    HVM_shadow_multiplier and memory_overhead follow, as in xapi; xapi stores the
+    multiplier xenopsd reads back from the domain's shadow allocation, xenmem the one
+    asked for."""
     async with vm_operation(ctx, vm, OP.CHANGING_SHADOW_MEMORY_LIVE):
         validate_shadow_multiplier(multiplier, "multiplier")
         view = ctx.vm(vm)
         wanted = replace(view.memory, shadow_multiplier=multiplier)
+        assert_fits_int64(wanted, "multiplier", multiplier)
         domains = ctx.pool.agent(view.resident_on).domains
         needed = domains.resize_shadow(vm, shadow_allocation_mib(wanted))
         if needed is not None:
@@ -205,7 +223,9 @@ async def set_vcpus_max(ctx: Context, vm: str, value: int) -> None:
     """xapi_vm `set_VCPUs_max`: a halted VM, or a running control domain other than dom0
     (which then needs a reboot); the overhead follows."""
     async with vm_operation(ctx, vm, OP.CHANGING_VCPUS):
-        validate_new_vcpus_max(value, ctx.vm(vm).vcpus_at_startup)
+        view = ctx.vm(vm)
+        validate_new_vcpus_max(value, view.vcpus_at_startup)
+        assert_fits_int64(replace(view.memory, vcpus_max=value), "VCPUs_max", value)
         with ctx.store.transaction() as tx:
             tx.update("VM", vm, {"VCPUs_max": value})
         _static_change_done(ctx, vm)

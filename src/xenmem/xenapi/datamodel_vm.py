@@ -182,6 +182,8 @@ _LIMIT_ERRORS = (
     errors.MEMORY_CONSTRAINT_VIOLATION_ORDER,
     errors.MEMORY_CONSTRAINT_VIOLATION_MAXPIN,
 )
+# A new static_max may make the overhead leave int64: INVALID_VALUE.
+_STATIC_LIMIT_ERRORS = (*_LIMIT_ERRORS, errors.INVALID_VALUE)
 _DYNAMIC_RANGE_ERRORS = (
     *_LIMIT_ERRORS,
     errors.VM_IS_USING_NESTED_VIRT,
@@ -240,7 +242,7 @@ _VM_MESSAGES = (
         result=Ref("VM"),
         roles=at_least(VM_ADMIN),
         is_async=True,
-        errors=(errors.VM_BAD_POWER_STATE,),
+        errors=(errors.VM_BAD_POWER_STATE, errors.INVALID_VALUE),
         doc="Create a halted VM from a record; omitted optional fields take xapi's defaults, "
         "blocked_operations is ignored.",
     ),
@@ -286,7 +288,7 @@ _VM_MESSAGES = (
         _value("approximate", BOOL),
         result=INT,
         roles=at_least(READ_ONLY),
-        errors_raised=(),
+        errors_raised=(errors.INVALID_VALUE,),
         doc="The largest static_max (bytes, whole MiB) that fits with its overheads in `total`; "
         "`approximate` sizes for 64 vCPUs.",
     ),
@@ -350,11 +352,7 @@ _VM_MESSAGES = (
         "set_memory_dynamic_range",
         _value("min"),
         _value("max"),
-        errors_raised=(
-            *_LIMIT_ERRORS,
-            errors.VM_IS_USING_NESTED_VIRT,
-            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
-        ),
+        errors_raised=_DYNAMIC_RANGE_ERRORS,
         doc="Set dynamic_min and dynamic_max (and the target to dynamic_min); a running VM "
         "is rebalanced at once.",
     ),
@@ -362,43 +360,35 @@ _VM_MESSAGES = (
         "set_memory_dynamic_min",
         _value("value"),
         is_async=False,
-        errors_raised=(
-            *_LIMIT_ERRORS,
-            errors.VM_IS_USING_NESTED_VIRT,
-            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
-        ),
+        errors_raised=_DYNAMIC_RANGE_ERRORS,
         doc="Set dynamic_min, keeping dynamic_max.",
     ),
     _vm_message(
         "set_memory_dynamic_max",
         _value("value"),
         is_async=False,
-        errors_raised=(
-            *_LIMIT_ERRORS,
-            errors.VM_IS_USING_NESTED_VIRT,
-            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
-        ),
+        errors_raised=_DYNAMIC_RANGE_ERRORS,
         doc="Set dynamic_max, keeping dynamic_min.",
     ),
     _vm_message(
         "set_memory_static_range",
         _value("min"),
         _value("max"),
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_min and static_max (boot-time limits).",
     ),
     _vm_message(
         "set_memory_static_min",
         _value("value"),
         is_async=False,
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_min, keeping static_max.",
     ),
     _vm_message(
         "set_memory_static_max",
         _value("value"),
         is_async=False,
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_max, keeping static_min.",
     ),
     _vm_message(
@@ -407,13 +397,13 @@ _VM_MESSAGES = (
         _value("static_max"),
         _value("dynamic_min"),
         _value("dynamic_max"),
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set all four limits; the target becomes dynamic_min.",
     ),
     _vm_message(
         "set_memory",
         _value("value"),
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_max, dynamic_min and dynamic_max to `value`; static_min is kept.",
     ),
     _vm_message(
