@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.toolstack.test_control_domain import EXPECTED, vm_messages
 from xenmem.xenapi.model import MODEL
 from xenmem.xenapi.types import INT, Ref
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 MIB = 2**20
 GIB = 2**30
 INT64_MAX = 2**63 - 1
@@ -295,10 +297,9 @@ def test_the_deviations_the_readme_lists(api: Any) -> None:
     """NaN and infinite multipliers are refused before the message runs; the README
     quotes this answer."""
     vm = new_vm(api, "nan")
-    assert failure(api.VM.set_HVM_shadow_multiplier, vm, math.nan) == [
-        "INTERNAL_ERROR",
-        "value: expected a finite float, got nan",
-    ]
+    answer = failure(api.VM.set_HVM_shadow_multiplier, vm, math.nan)
+    assert answer == ["INTERNAL_ERROR", "value: expected a finite float, got nan"]
+    assert f'`INTERNAL_ERROR ["{answer[1]}"]`' in README.read_text(encoding="utf-8")
     assert failure(api.VM.set_HVM_shadow_multiplier, vm, math.inf)[0] == "INTERNAL_ERROR"
     assert api.VM.get_HVM_shadow_multiplier(vm) == 1.0
     # get_cooperative tells the truth: a halted VM does not co-operate.
