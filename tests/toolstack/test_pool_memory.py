@@ -203,9 +203,10 @@ def test_dmc_disabled_pins_at_static_max() -> None:
     assert limits(pool, vm) == (1024, 3072, 3072, 3072, 3072)
 
 
-def test_nested_virt_is_what_the_last_build_had(pool: Pool) -> None:
-    """xapi reads VM_metrics.nested_virt (false until a domain is built), and only
-    without metrics platform:nested-virt; VM.start checks the platform key itself."""
+def test_nested_virt_is_what_the_running_domain_was_built_with(pool: Pool) -> None:
+    """xapi reads VM_metrics.nested_virt, which xenopsd's state sets: what the domain was
+    built with while it exists, false before and after; VM.start checks the platform key
+    itself; only without metrics does the platform key decide."""
     vm = pool.vm(platform={"nested-virt": "true"})
     # Never run: its ranges may change, but it may not start unpinned.
     pool.call("VM.set_memory_dynamic_range", vm, 2 * GIB, 3 * GIB)
@@ -222,18 +223,18 @@ def test_nested_virt_is_what_the_last_build_had(pool: Pool) -> None:
         vm,
     ]
     assert pool.error("VM.suspend", vm) == ["VM_IS_IMMOBILE", vm]
-    # Halted, it keeps what its last run had: still pinned, even with the key gone.
+    # A snapshot keeps what the running VM had.
+    snapshot = pool.call("VM.snapshot", vm, "snap", [])
+    snapshot_metrics = str(pool.record("VM", snapshot)["metrics"])
+    assert pool.record("VM_metrics", snapshot_metrics)["nested_virt"] is True
+    # Its domain gone, the VM reports false again: its range may change, not its start.
     pool.call("VM.hard_shutdown", vm)
-    with pool.store.transaction() as tx:
-        tx.update("VM", vm, {"platform": {}})
-    assert pool.error("VM.set_memory_limits", vm, GIB, 4 * GIB, 2 * GIB, 4 * GIB) == [
+    assert pool.record("VM_metrics", metrics)["nested_virt"] is False
+    pool.call("VM.set_memory_limits", vm, GIB, 4 * GIB, 2 * GIB, 4 * GIB)
+    assert pool.error("VM.start", vm, False, False) == [
         "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
         "nested virt",
     ]
-    # The next run reports otherwise.
-    start(pool, vm)
-    assert pool.record("VM_metrics", metrics)["nested_virt"] is False
-    pool.call("VM.set_memory_dynamic_range", vm, 2 * GIB, 4 * GIB)
 
 
 def test_a_vm_started_with_nomigrate_may_not_move(pool: Pool) -> None:

@@ -25,7 +25,13 @@ from xenmem.toolstack.context import Context, implements
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.ledger import memory_ledger
-from xenmem.toolstack.records import PowerState, VmOperation, VmView, update_memory_overhead
+from xenmem.toolstack.records import (
+    NO_DOMAIN_METRICS,
+    PowerState,
+    VmOperation,
+    VmView,
+    update_memory_overhead,
+)
 from xenmem.xen import BootConfig
 
 __all__ = ["LEDGER_KEY", "boot_config"]
@@ -172,7 +178,7 @@ def _halted(ctx: Context, vm: str) -> None:
             vm,
             {"power_state": PowerState.HALTED.value, "resident_on": NULL_REF, "domid": -1},
         )
-        tx.update("VM_metrics", metrics, {"memory_actual": 0})
+        tx.update("VM_metrics", metrics, NO_DOMAIN_METRICS)
 
 
 async def _shut_down(ctx: Context, vm: str, op: VmOperation) -> None:
@@ -209,7 +215,7 @@ async def suspend(ctx: Context, vm: str) -> None:
                 vm,
                 {"power_state": PowerState.SUSPENDED.value, "resident_on": NULL_REF, "domid": -1},
             )
-            tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+            tx.update("VM_metrics", view.metrics, NO_DOMAIN_METRICS)
 
 
 def _suspend_image_bytes(ctx: Context, vm: str) -> int:

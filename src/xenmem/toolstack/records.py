@@ -24,6 +24,7 @@ from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_over
 __all__ = [
     "NESTED_VIRT_KEY",
     "NOMIGRATE_KEY",
+    "NO_DOMAIN_METRICS",
     "HostView",
     "PowerState",
     "Reader",
@@ -290,6 +291,13 @@ def read_host(reader: Reader, ref: str) -> HostView:
 
 NESTED_VIRT_KEY = "nested-virt"
 NOMIGRATE_KEY = "nomigrate"
+NO_DOMAIN_METRICS: Mapping[str, object] = {
+    "memory_actual": 0,
+    "nested_virt": False,
+    "nomigrate": False,
+}
+"""VM_metrics once the VM's domain is gone (shut down, suspended): what xenopsd reports
+for a VM without a domain (its `halted_vm` state), which xapi copies into VM_metrics."""
 
 
 def _metrics_flag(reader: Reader, vm: VmView, field: str, platform_key: str) -> bool:
@@ -303,8 +311,8 @@ def _metrics_flag(reader: Reader, vm: VmView, field: str, platform_key: str) -> 
 
 def nested_virt(reader: Reader, vm: VmView) -> bool:
     """Whether the VM uses nested virtualisation, as xapi decides it: VM_metrics.nested_virt
-    (false until a domain was built; then what the last build had), else
-    platform:nested-virt."""
+    (what its domain was built with while it has one; false before and after, and what
+    the source had for a snapshot, clone or copy), else platform:nested-virt."""
     return _metrics_flag(reader, vm, "nested_virt", NESTED_VIRT_KEY)
 
 

@@ -29,7 +29,13 @@ from xenmem.toolstack.host_agent import BootFree, HostAgent, HostBoot
 from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
-from xenmem.toolstack.records import HostView, PowerState, read_host, read_vm
+from xenmem.toolstack.records import (
+    NO_DOMAIN_METRICS,
+    HostView,
+    PowerState,
+    read_host,
+    read_vm,
+)
 from xenmem.toolstack.waiting import OperationWaits, RetryPolicy
 from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
@@ -256,7 +262,7 @@ def _reconcile(store: Store, agents: Mapping[str, HostAgent]) -> None:
                     "resident_on": NULL_REF,
                     "domid": -1,
                 }
-                tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+                tx.update("VM_metrics", view.metrics, NO_DOMAIN_METRICS)
             tx.update("VM", vm, changes)
     for agent, vm in doomed:
         agent.domains.destroy(vm)
