@@ -147,6 +147,7 @@ class Pool:
                 if k.endswith((":ram", ":overhead")) and k.startswith("vm:")
             )
             assert parts == ledger["total"] == total
+            assert ledger["unaccounted"] == ledger["other_domains"] == 0
             assert set(agent.domains.resident) == {
                 vm
                 for vm, r in self.store.records("VM").items()

@@ -307,4 +307,7 @@ def _phantom_target(snapshot: Snapshot, phantom: Domain, reserve_kib: int) -> in
     adjustments = compute_target_adjustments(
         (phantom, *snapshot.host.domains), snapshot.host.free_kib, reserve_kib
     )
-    return next(target for domain, target in adjustments if domain is phantom)
+    for domain, target in adjustments:
+        if domain is phantom:
+            return target
+    raise AssertionError("the policy gives every domain it is given a target")

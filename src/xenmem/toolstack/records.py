@@ -26,6 +26,7 @@ __all__ = [
     "NOMIGRATE_KEY",
     "NO_DOMAIN_METRICS",
     "HostView",
+    "PoolView",
     "PowerState",
     "Reader",
     "VmOperation",
@@ -36,6 +37,7 @@ __all__ = [
     "nested_virt",
     "nomigrate",
     "read_host",
+    "read_pool",
     "read_vm",
     "stored_overhead",
     "update_memory_overhead",
@@ -276,6 +278,34 @@ class HostView:
             control_domain=str(record["control_domain"]),
             metrics=str(record["metrics"]),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolView:
+    """What the toolstack reads of the pool record."""
+
+    ref: str
+    coordinator: str
+    coordinator_bias: bool
+    dmc_enabled: bool
+
+    @classmethod
+    def of(cls, ref: str, record: Record) -> PoolView:
+        restrictions = _str_map(record, "restrictions")
+        return cls(
+            ref=ref,
+            coordinator=str(record["master"]),
+            coordinator_bias=bool(record["coordinator_bias"]),
+            # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
+            dmc_enabled=restrictions.get("restrict_dmc") == "false",
+        )
+
+
+def read_pool(store: Store) -> PoolView | None:
+    """The pool's one record, or None before the pool's first boot."""
+    for ref, record in store.records("pool").items():
+        return PoolView.of(ref, record)
+    return None
 
 
 def read_vm(reader: Reader, ref: str) -> VmView:

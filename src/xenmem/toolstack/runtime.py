@@ -25,7 +25,7 @@ from xenmem.db import NULL_REF, Store
 from xenmem.errors import HOST_NOT_LIVE
 from xenmem.memory import compute_memory_overhead
 from xenmem.toolstack.domains import guest_config_error
-from xenmem.toolstack.host_agent import BootFree, HostAgent, HostBoot
+from xenmem.toolstack.host_agent import BootMeasures, HostAgent, HostBoot
 from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
@@ -34,6 +34,7 @@ from xenmem.toolstack.records import (
     HostView,
     PowerState,
     read_host,
+    read_pool,
     read_vm,
 )
 from xenmem.toolstack.waiting import OperationWaits, RetryPolicy
@@ -171,14 +172,14 @@ def balloon_health(stat: DomainStat) -> dict[str, str]:
     return keys
 
 
-def _previous_boot_free(store: Store, host: str) -> BootFree | None:
-    """The host's boot-time free memory as recorded at the toolstack's last start."""
+def _previous_measures(store: Store, host: str) -> BootMeasures | None:
+    """What was measured of the host's boot, as recorded at the toolstack's last start."""
     stored = store.get(HOST_BOOT, host)
     if stored is None:
         return None
-    measured = stored["boot_free_bytes"]
-    assert isinstance(measured, int)
-    return BootFree(boot_id=str(stored["boot_id"]), free_bytes=measured)
+    free, xen = stored["boot_free_bytes"], stored["xen_bytes"]
+    assert isinstance(free, int) and isinstance(xen, int)
+    return BootMeasures(boot_id=str(stored["boot_id"]), free_bytes=free, xen_bytes=xen)
 
 
 def _record_boot(store: Store, host: str, agent: HostAgent, boot: HostBoot) -> None:
@@ -191,7 +192,12 @@ def _record_boot(store: Store, host: str, agent: HostAgent, boot: HostBoot) -> N
             {"memory_total": boot.total_bytes, "memory_free": agent.free_bytes},
         )
         tx.update("host", host, {"memory_overhead": boot.memory_overhead})
-        measured = {"boot_id": boot.boot_free.boot_id, "boot_free_bytes": boot.boot_free.free_bytes}
+        measures = boot.measures
+        measured = {
+            "boot_id": measures.boot_id,
+            "boot_free_bytes": measures.free_bytes,
+            "xen_bytes": measures.xen_bytes,
+        }
         if tx.get(HOST_BOOT, host) is None:
             tx.create(HOST_BOOT, measured, ref=host)
         else:
@@ -291,21 +297,19 @@ async def start_pool(
         agents[host] = HostAgent(
             xen=backend.xen, clock=clock, config=squeezer_config, lab=backend.lab
         )
-    previous = {host: _previous_boot_free(store, host) for host in agents}
+    previous = {host: _previous_measures(store, host) for host in agents}
     boots = await asyncio.gather(*(agent.boot(previous[host]) for host, agent in agents.items()))
     for (host, agent), boot in zip(agents.items(), boots, strict=True):
         _record_boot(store, host, agent, boot)
     _reconcile(store, agents)
-    pool = next(iter(store.records("pool").values()))
-    restrictions = pool["restrictions"]
-    assert isinstance(restrictions, Mapping)
+    pool = read_pool(store)
+    assert pool is not None, "boot_pool created the pool"
     return PoolRuntime(
         store=store,
         clock=clock,
         agents=agents,
         coordinator=coordinator,
-        # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
-        dmc_enabled=restrictions.get("restrict_dmc") == "false",
+        dmc_enabled=pool.dmc_enabled,
         draw=draw,
         retry=retry or RetryPolicy(),
     )

@@ -127,7 +127,9 @@ async def set_memory_dynamic_range(ctx: Context, vm: str, minimum: int, maximum:
             try:
                 await domains.set_dynamic_range(vm, minimum, maximum)
             except BaseException:
+                # Failed or cancelled: the records and the guest's range go back together.
                 _write_limits(ctx, vm, old)
+                domains.restore_range(vm, old.dynamic_min, old.dynamic_max)
                 raise
 
 
@@ -259,7 +261,13 @@ async def set_memory_target_live(ctx: Context, vm: str, target: int) -> None:
         # Holding the target raises the guest's floor to it: the same check as raising
         # dynamic_min, or squeezed would let the guest grow into the host's reserve.
         _reserve_for_dynamic_change(ctx, view, target)
-        await ctx.pool.agent(view.resident_on).domains.set_dynamic_range(vm, target, target)
+        domains = ctx.pool.agent(view.resident_on).domains
+        try:
+            await domains.set_dynamic_range(vm, target, target)
+        except BaseException:
+            # Failed or cancelled: the guest's range is its recorded one again.
+            domains.restore_range(vm, limits.dynamic_min, limits.dynamic_max)
+            raise
 
 
 @implements("VM.wait_memory_target_live")

@@ -76,7 +76,7 @@ _VM_FIELDS = (
     dro("current_operations", Map(STRING, _VM_OPERATIONS)),
     rw("name_label", STRING),
     rw("name_description", STRING),
-    sro("power_state", POWER_STATE, "Halted"),
+    sro("power_state", POWER_STATE, PowerState.HALTED.value),
     rw("user_version", INT, 1),
     rw("is_a_template", BOOL, False),
     dro("is_default_template", BOOL, False),
