@@ -21,6 +21,7 @@ __all__ = [
     "set_domain_type",
     "set_hvm_boot_policy",
     "vm_compute_memory_overhead",
+    "with_mac_seed",
 ]
 
 
@@ -84,13 +85,12 @@ async def destroy(ctx: Context, vm: str) -> None:
     """Remove a halted or suspended VM (its suspend image too) and its metrics; its
     children get its parent as theirs (xapi_vm `destroy`)."""
     async with vm_operation(ctx, vm, VmOperation.DESTROY):
-        record = ctx.record("VM", vm)
-        metrics = str(record["metrics"])
+        view = ctx.vm(vm)
         with ctx.store.transaction() as tx:
-            for child in ctx.vm(vm).children:
-                tx.update("VM", child, {"parent": record["parent"]})
-            if metrics != NULL_REF and tx.get("VM_metrics", metrics) is not None:
-                tx.delete("VM_metrics", metrics)
+            for child in view.children:
+                tx.update("VM", child, {"parent": view.parent})
+            if view.metrics != NULL_REF and tx.get("VM_metrics", view.metrics) is not None:
+                tx.delete("VM_metrics", view.metrics)
             if tx.get(SUSPEND_IMAGE, vm) is not None:
                 tx.delete(SUSPEND_IMAGE, vm)
             tx.delete("VM", vm)
