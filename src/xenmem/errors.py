@@ -36,10 +36,12 @@ __all__ = [
     "SESSION_INVALID",
     "SESSION_NOT_REGISTERED",
     "TASK_CANCELLED",
+    "TOO_MANY_PENDING_TASKS",
     "UUID_INVALID",
     "VALUE_NOT_SUPPORTED",
     "VMS_FAILED_TO_COOPERATE",
     "VM_BAD_POWER_STATE",
+    "VM_IS_IMMOBILE",
     "VM_IS_SNAPSHOT",
     "VM_IS_TEMPLATE",
     "VM_IS_USING_NESTED_VIRT",
@@ -136,7 +138,10 @@ OTHER_OPERATION_IN_PROGRESS = ErrorDef(
 VM_IS_TEMPLATE = ErrorDef("VM_IS_TEMPLATE", ("vm", "operation"))
 VM_IS_SNAPSHOT = ErrorDef("VM_IS_SNAPSHOT", ("vm", "operation"))
 VM_IS_USING_NESTED_VIRT = ErrorDef("VM_IS_USING_NESTED_VIRT", ("vm",))
+VM_IS_IMMOBILE = ErrorDef("VM_IS_IMMOBILE", ("vm",))
 OPERATION_NOT_ALLOWED = ErrorDef("OPERATION_NOT_ALLOWED", ("reason",))
+# More than 100 calls already wait for other operations to end (xapi `queue_thread`).
+TOO_MANY_PENDING_TASKS = ErrorDef("TOO_MANY_PENDING_TASKS")
 
 # Protocol, session, event and task errors (xenapi-protocol.md §2.2, §4-6).
 

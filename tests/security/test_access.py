@@ -104,6 +104,9 @@ MEMORY_AND_LIFECYCLE = {
     "VM.set_HVM_shadow_multiplier",
     "VM.set_shadow_multiplier_live",
     "VM.set_VCPUs_max",
+    "VM.set_VCPUs_at_startup",
+    "VM.set_domain_type",
+    "VM.set_HVM_boot_policy",
     "VM.start",
     "VM.start_on",
     "VM.clean_shutdown",
@@ -115,6 +118,8 @@ MEMORY_AND_LIFECYCLE = {
     "VM.unpause",
     "VM.pool_migrate",
     "VM.clone",
+    "VM.copy",
+    "VM.snapshot",
     "VM.create",
     "VM.destroy",
 }

@@ -34,6 +34,7 @@ from xenmem.memory.units import BYTES_PER_MIB, SizeParseError, bytes_of_kib, kib
 from xenmem.toolstack.pool import PoolHost, PoolSpec
 from xenmem.toolstack.records import HostView
 from xenmem.toolstack.runtime import BackendOf, HostBackend, PoolRuntime, start_pool
+from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xen import Clock, RealClock
 from xenmem.xen.simulator import (
     HostSpec,
@@ -164,6 +165,7 @@ async def start_simulated_pool(
     hosts_dir: Path | None = None,
     rrd_path: Path | None = None,
     wall_time: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
 ) -> PoolRuntime:
     """Start a pool of simulated hosts; with `hosts_dir` each host is kept there (and
     resumed from there), and `clock` must start at `resume_time(hosts_dir, scale)`; the
@@ -178,23 +180,29 @@ async def start_simulated_pool(
         draw=draw,
         rrd_path=rrd_path,
         wall_time=wall_time,
+        retry=retry,
     )
 
 
 def simulated_pool(
-    spec: PoolSpec, state_dir: Path, time_scale: float
+    spec: PoolSpec, state_dir: Path, time_scale: float, retry: RetryPolicy | None = None
 ) -> Callable[[Store], Awaitable[PoolRuntime]]:
     """What `xenmem serve` starts by default: the simulated pool `spec` (on its first
     start), its hosts kept in `state_dir/hosts/`, on a clock running `time_scale`
     simulated seconds per real second and resuming where the hosts were left; the RRDs
-    kept in `state_dir/rrds.json`."""
+    kept in `state_dir/rrds.json`; calls wait for other operations as `retry` says."""
 
     async def start(store: Store) -> PoolRuntime:
         hosts_dir = state_dir / "hosts"
         hosts_dir.mkdir(mode=0o700, exist_ok=True)
         clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
         return await start_simulated_pool(
-            store, spec, clock, hosts_dir=hosts_dir, rrd_path=state_dir / "rrds.json"
+            store,
+            spec,
+            clock,
+            hosts_dir=hosts_dir,
+            rrd_path=state_dir / "rrds.json",
+            retry=retry,
         )
 
     return start

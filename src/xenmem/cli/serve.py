@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from xenmem.cli.pool import DEFAULT_POOL, PoolFileError, load_pool_file, simulated_pool
+from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.app import PoolStarter
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
@@ -42,6 +43,29 @@ def _seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expecting seconds > 0")
     return value
+
+
+def _wait_limit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid wait {text!r}: expecting seconds >= 0")
+    return value
+
+
+def _retry_delay(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    try:
+        delays = (float(low), float(high))
+    except ValueError:
+        delays = (-1.0, -1.0)
+    if not 0 <= delays[0] <= delays[1] < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid retry delay {text!r}: expecting MIN,MAX seconds with 0 <= MIN <= MAX"
+        )
+    return delays
 
 
 def listen(address: str, port: int) -> socket.socket:
@@ -90,6 +114,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SECONDS",
         help="end sessions idle for this long (default: 86400, a day, as xapi)",
     )
+    xapi = RetryPolicy()
+    serve.add_argument(
+        "--operation-wait",
+        type=_wait_limit,
+        default=xapi.limit_s,
+        metavar="SECONDS",
+        help="how long a call waits for another operation on the same VM to end before "
+        "answering OTHER_OPERATION_IN_PROGRESS; 0 answers at once (default: 7200, as xapi; "
+        "seconds of the simulated hosts' clock, as --time-scale runs it)",
+    )
+    serve.add_argument(
+        "--operation-retry-delay",
+        type=_retry_delay,
+        default=(xapi.min_delay_s, xapi.max_delay_s),
+        metavar="MIN,MAX",
+        help="a waiting call tries again after a random delay in [MIN, MAX] seconds, or as "
+        "soon as an operation ends (default: 1,20, as xapi)",
+    )
     tls = serve.add_argument_group("HTTPS")
     tls.add_argument(
         "--tls",
@@ -131,7 +173,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
         session_timeout=args.session_timeout,
     )
-    start_pool = simulated_pool(pool, args.state, args.time_scale)
+    retry = RetryPolicy(
+        min_delay_s=args.operation_retry_delay[0],
+        max_delay_s=args.operation_retry_delay[1],
+        limit_s=args.operation_wait,
+    )
+    start_pool = simulated_pool(pool, args.state, args.time_scale, retry)
     tls = _tls_files(args, parser)
     try:
         listener = listen(args.listen, args.port)

@@ -27,7 +27,13 @@ from xenmem.toolstack.domains import Reserved
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.ledger import memory_ledger
-from xenmem.toolstack.records import PowerState, VmOperation, VmView, update_memory_overhead
+from xenmem.toolstack.records import (
+    NO_DOMAIN_METRICS,
+    PowerState,
+    VmOperation,
+    VmView,
+    update_memory_overhead,
+)
 from xenmem.xen import BootConfig
 
 __all__ = ["LEDGER_KEY", "boot_config"]
@@ -56,7 +62,8 @@ def _assert_startable(ctx: Context, vm: str, *, force: bool) -> None:
     validate_for_boot(view)
     ctx.pool.check_guest(view.other_config)
     pinned = view.constraints.are_valid_and_pinned_at_static_max
-    if not force and view.nested_virt and not pinned:
+    # CP-18860: the platform key itself, whatever VM_metrics says.
+    if not force and view.platform_nested_virt and not pinned:
         raise MEMORY_CONSTRAINT_VIOLATION_MAXPIN("nested virt")
 
 
@@ -152,11 +159,18 @@ async def _build(
                     "memory_target": stat.target_bytes,
                 },
             )
-            tx.update(
-                "VM_metrics",
-                view.metrics,
-                {"memory_actual": stat.actual_bytes, "start_time": datetime.now(UTC)},
-            )
+            metrics: dict[str, object] = {
+                "memory_actual": stat.actual_bytes,
+                "start_time": datetime.now(UTC),
+            }
+            if kind is not BuildKind.MIGRATION:
+                # What xenopsd reports of the domain it built from the VM's platform keys;
+                # a migrated domain keeps what it was built with (xapi_xenops, VM_metrics).
+                metrics |= {
+                    "nested_virt": view.platform_nested_virt,
+                    "nomigrate": view.platform_nomigrate,
+                }
+            tx.update("VM_metrics", view.metrics, metrics)
     except BaseException:
         agent.domains.destroy(vm)
         raise
@@ -190,7 +204,7 @@ def _halted(ctx: Context, vm: str) -> None:
             vm,
             {"power_state": PowerState.HALTED.value, "resident_on": NULL_REF, "domid": -1},
         )
-        tx.update("VM_metrics", metrics, {"memory_actual": 0})
+        tx.update("VM_metrics", metrics, NO_DOMAIN_METRICS)
 
 
 async def _shut_down(ctx: Context, vm: str, op: VmOperation) -> None:
@@ -227,7 +241,7 @@ async def suspend(ctx: Context, vm: str) -> None:
                 vm,
                 {"power_state": PowerState.SUSPENDED.value, "resident_on": NULL_REF, "domid": -1},
             )
-            tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+            tx.update("VM_metrics", view.metrics, NO_DOMAIN_METRICS)
 
 
 def _suspend_image_bytes(ctx: Context, vm: str) -> int:

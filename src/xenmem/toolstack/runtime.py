@@ -31,8 +31,16 @@ from xenmem.toolstack.host_agent import BootMeasures, HostAgent, HostBoot
 from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
-from xenmem.toolstack.records import HostView, PowerState, read_host, read_pool, read_vm
+from xenmem.toolstack.records import (
+    NO_DOMAIN_METRICS,
+    HostView,
+    PowerState,
+    read_host,
+    read_pool,
+    read_vm,
+)
 from xenmem.toolstack.rrdd import Rrdd
+from xenmem.toolstack.waiting import OperationWaits, RetryPolicy
 from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
 __all__ = [
@@ -73,8 +81,13 @@ class PoolRuntime:
     dmc_enabled: bool
     rrdd: Rrdd
     draw: Callable[[], float] = random.random
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    waits: OperationWaits = field(init=False, repr=False)
     _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
     _sampler: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.waits = OperationWaits(self.retry, self.clock, self.draw)
 
     def agent(self, host: str) -> HostAgent:
         agent = self.agents.get(host)
@@ -264,7 +277,7 @@ def _reconcile(store: Store, agents: Mapping[str, HostAgent]) -> None:
                     "resident_on": NULL_REF,
                     "domid": -1,
                 }
-                tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+                tx.update("VM_metrics", view.metrics, NO_DOMAIN_METRICS)
             tx.update("VM", vm, changes)
     for agent, vm in doomed:
         agent.domains.destroy(vm)
@@ -283,9 +296,11 @@ async def start_pool(
     draw: Callable[[], float] = random.random,
     rrd_path: Path | None = None,
     wall_time: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
 ) -> PoolRuntime:
     """Create the pool's records on the first start, boot every host's agent, reconcile;
-    the RRDs are kept in `rrd_path` (if any), on `wall_time`."""
+    the RRDs are kept in `rrd_path` (if any), on `wall_time`; `retry` says how calls wait
+    for another operation to end (xapi's by default)."""
     coordinator = boot_pool(store, spec)
     squeezer_config = config or SqueezerConfig()
     agents = {}
@@ -309,4 +324,5 @@ async def start_pool(
         dmc_enabled=pool.dmc_enabled,
         rrdd=Rrdd(store, agents, coordinator, path=rrd_path, wall_time=wall_time),
         draw=draw,
+        retry=retry or RetryPolicy(),
     )

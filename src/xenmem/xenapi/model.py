@@ -30,6 +30,8 @@ MODEL = Model(classes=(POOL, HOST, HOST_METRICS, VM, VM_METRICS, SESSION, TASK, 
 RELATIONS = (
     Relation(one_class="host", set_field="resident_VMs", many_class="VM", ref_field="resident_on"),
     Relation(one_class="task", set_field="subtasks", many_class="task", ref_field="subtask_of"),
+    Relation(one_class="VM", set_field="snapshots", many_class="VM", ref_field="snapshot_of"),
+    Relation(one_class="VM", set_field="children", many_class="VM", ref_field="parent"),
 )
 
 # Running totals the toolstack reads instead of scanning every VM (free memory, §4.2),
