@@ -22,16 +22,26 @@ DOM0 = ["OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0"]
 PINNED = GIB
 
 
-def bad_state(expected: str) -> Callable[[str], list[str]]:
-    return lambda dom0: ["VM_BAD_POWER_STATE", dom0, expected, "running"]
+Answer = Callable[[str, str], list[str] | None]
+"""dom0's ref and uuid → the error a message answers on dom0, or None for success."""
 
 
-def fixed(answer: list[str] | None) -> Callable[[str], list[str] | None]:
-    return lambda dom0: answer
+def bad_state(expected: str) -> Answer:
+    return lambda dom0, uuid: ["VM_BAD_POWER_STATE", dom0, expected, "running"]
+
+
+def fixed(answer: list[str] | None) -> Answer:
+    return lambda dom0, uuid: answer
+
+
+def no_such_source(dom0: str, uuid: str) -> list[str]:
+    # xcp-rrdd's answer for a data source a VM's RRD does not have (the simulated dom0
+    # writes no meminfo), the same for every VM.
+    return ["INTERNAL_ERROR", f"Rrd_interface.Rrdd_error([S(Datasource_missing);S(VM: {uuid})])"]
 
 
 # Message → (arguments after the VM, hosts given as indexes; the answer on dom0 or None).
-EXPECTED: dict[str, tuple[tuple[Any, ...], Callable[[str], list[str] | None]]] = {
+EXPECTED: dict[str, tuple[tuple[Any, ...], Answer]] = {
     "VM.destroy": ((), bad_state("halted, suspended")),
     "VM.clone": (("copy",), bad_state("halted")),
     "VM.copy": (("copy", "OpaqueRef:NULL"), bad_state("halted")),
@@ -69,6 +79,8 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], Callable[[str], list[str] | None]]] =
     "VM.compute_memory_overhead": ((), fixed(None)),
     "VM.maximise_memory": ((4 * GIB, False), fixed(None)),
     "VM.assert_can_boot_here": ((0,), fixed(None)),
+    "VM.get_data_sources": ((), fixed(None)),
+    "VM.query_data_source": (("memory_internal_free",), no_such_source),
 }
 
 
@@ -95,7 +107,7 @@ def test_every_vm_message_on_dom0(message: str) -> None:
         pool.hosts[a] if p.type.__class__.__name__ == "Ref" and p.type.cls == "host" else a
         for p, a in zip(params, args, strict=True)
     ]
-    expected = answer(dom0)
+    expected = answer(dom0, str(pool.record("VM", dom0)["uuid"]))
     if expected is None:
         pool.call(message, dom0, *given)
     else:
