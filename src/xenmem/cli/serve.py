@@ -12,7 +12,13 @@ from pathlib import Path
 
 import uvicorn
 
-from xenmem.cli.pool import DEFAULT_POOL, PoolFileError, load_pool_file, simulated_pool
+from xenmem.cli.pool import (
+    DEFAULT_POOL,
+    HostStateError,
+    PoolFileError,
+    load_pool_file,
+    simulated_pool,
+)
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.app import PoolStarter
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
@@ -137,7 +143,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         listener = listen(args.listen, args.port)
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
-    asyncio.run(_serve(config, start_pool, listener, tls))
+    try:
+        asyncio.run(_serve(config, start_pool, listener, tls))
+    except HostStateError as error:
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
     return 0
 
 
