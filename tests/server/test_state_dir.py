@@ -56,3 +56,18 @@ def test_a_host_file_whose_memory_does_not_add_up_stops_the_server(
         saved["host"]["free_kib"] += free_change_kib
     path.write_text(json.dumps(saved))
     assert_one_line_refusal(serve_until_exit(fresh_state), str(path), "free")
+
+
+def test_a_second_server_on_the_same_state_refuses_naming_the_first(fresh_state: Path) -> None:
+    first = start_server(fresh_state)
+    try:
+        refusal = assert_one_line_refusal(
+            serve_until_exit(fresh_state), str(fresh_state), str(first.process.pid)
+        )
+        assert "in use" in refusal
+        # The first server goes on serving its books alone.
+        first.session().xenapi.host.get_all()
+    finally:
+        first.stop()
+    # The lock ends with its holder: the next server starts.
+    start_server(fresh_state).stop()

@@ -19,6 +19,8 @@ from xenmem.cli.pool import (
     load_pool_file,
     simulated_pool,
 )
+from xenmem.db.sqlite import private_dir
+from xenmem.files import LockedError, hold_lock
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.app import PoolStarter
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
@@ -28,6 +30,9 @@ __all__ = ["ROOT_PASSWORD_ENV", "listen", "register"]
 
 ROOT_PASSWORD_ENV = "XENMEM_ROOT_PASSWORD"
 DEFAULT_STATE_DIR = Path("xenmem-state")
+# Held by the server for its life: two servers on one state would each admit VMs against
+# their own books of the same hosts.
+LOCK_FILENAME = "serve.lock"
 
 
 def _time_scale(text: str) -> float:
@@ -127,11 +132,27 @@ def _tls_files(
     return files
 
 
+def _lock_state(state_dir: Path, parser: argparse.ArgumentParser) -> None:
+    try:
+        private_dir(state_dir)
+        hold_lock(state_dir / LOCK_FILENAME)
+    except LockedError as error:
+        holder = f"PID {error.holder}" if error.holder else "a process starting"
+        parser.exit(
+            1,
+            f"{parser.prog}: error: the state directory {state_dir} is in use by another "
+            f"xenmem serve ({holder})\n",
+        )
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: error: cannot lock {state_dir}: {error.strerror}\n")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         pool = DEFAULT_POOL if args.pool is None else load_pool_file(args.pool)
     except PoolFileError as error:
         parser.error(str(error))
+    _lock_state(args.state, parser)
     config = ServerConfig(
         state_dir=args.state,
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
