@@ -7,6 +7,8 @@ turns ints into decimal strings so callers cannot get the form wrong.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "ErrorDef",
     "XenAPIError",
     "all_error_defs",
+    "logged_internal_error",
 ]
 
 _REGISTRY: dict[str, ErrorDef] = {}
@@ -164,3 +167,15 @@ HOST_NOT_LIVE = ErrorDef("HOST_NOT_LIVE")
 HOST_DISABLED = ErrorDef("HOST_DISABLED", ("host",))
 HOST_NOT_ENOUGH_PCPUS = ErrorDef("HOST_NOT_ENOUGH_PCPUS", ("vcpus", "pcpus"))
 VM_MEMORY_TARGET_WAIT_TIMEOUT = ErrorDef("VM_MEMORY_TARGET_WAIT_TIMEOUT", ("task",))
+
+
+def logged_internal_error(log: logging.Logger, what: str) -> XenAPIError:
+    """INTERNAL_ERROR for the unexpected exception being handled, logged with its
+    traceback under a fresh reference.
+
+    The client gets the reference only: an exception's text may name files of the state
+    directory (xapi sends the text itself).
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.exception("internal error %s: %s failed", reference, what)
+    return INTERNAL_ERROR(f"internal error {reference}; details are in the server's log")

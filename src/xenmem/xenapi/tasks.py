@@ -13,7 +13,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from xenmem.db import Store
-from xenmem.errors import INTERNAL_ERROR, OPERATION_NOT_ALLOWED, TASK_CANCELLED, XenAPIError
+from xenmem.errors import (
+    OPERATION_NOT_ALLOWED,
+    TASK_CANCELLED,
+    XenAPIError,
+    logged_internal_error,
+)
 from xenmem.toolstack import Context
 from xenmem.xenapi.xmlrpc import render_value
 
@@ -53,9 +58,9 @@ class Tasks:
             self._finish(task, "cancelled", error=TASK_CANCELLED(task).description)
         except XenAPIError as error:
             self._finish(task, "failure", error=error.description)
-        except Exception as error:  # a bug must fail the task, not vanish with it
-            log.exception("task %s failed", task)
-            self._finish(task, "failure", error=INTERNAL_ERROR(str(error)).description)
+        except Exception:  # a bug or a failed write must fail the task, not vanish with it
+            internal = logged_internal_error(log, f"task {task}")
+            self._finish(task, "failure", error=internal.description)
         else:
             self._finish(task, "success", result=render_value("" if result is None else result))
         finally:
