@@ -71,6 +71,8 @@ def message_bodies(sessions: Sessions, events: Events, tasks: Tasks) -> dict[str
     for m in MODEL.messages.values():
         if m.kind is Kind.GET_FIELD:
             bodies[m.wire_name] = generic_body(m, removed=MODEL.cls(m.cls).field(m.field).removed)
+        elif m.cls == "task" and m.kind.writes:
+            bodies[m.wire_name] = tasks.owned(generic_body(m))
         elif m.kind is not Kind.CUSTOM:
             bodies[m.wire_name] = generic_body(m)
     protocol: Mapping[str, Body] = {
@@ -133,7 +135,7 @@ async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPISe
         timeout=config.session_timeout,
         throttle=LoginThrottle(base=config.login_delay),
     )
-    tasks = Tasks(store, master)
+    tasks = Tasks(store, master, role_of=sessions.role)
     events = Events(store, event_classes(), sessions.is_valid)
     bodies = message_bodies(sessions, events, tasks)
     dispatcher = Dispatcher(

@@ -13,6 +13,7 @@ from xenmem.errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
     HANDLE_INVALID,
     OPERATION_NOT_ALLOWED,
+    RBAC_PERMISSION_DENIED,
     SESSION_AUTHENTICATION_FAILED,
     SESSION_INVALID,
     SESSION_NOT_REGISTERED,
@@ -114,7 +115,7 @@ TASK = ClassDef(
             params=(Param(name="task", type=Ref("task")),),
             roles=_ANYONE,
             is_async=True,
-            errors=(OPERATION_NOT_ALLOWED,),
+            errors=(OPERATION_NOT_ALLOWED, RBAC_PERMISSION_DENIED),
             doc="Ask a pending task to stop; it ends as cancelled.",
         ),
         Message(
@@ -122,10 +123,15 @@ TASK = ClassDef(
             name="destroy",
             params=(Param(name="self", type=Ref("task")),),
             roles=_ANYONE,
+            errors=(RBAC_PERMISSION_DENIED,),
             doc="Forget a task.",
         ),
     ),
     persist=False,
+    # Anyone may change, cancel or destroy a task of their own user; another user's only
+    # with the permission task.destroy/any (xapi's taskHelper, `Tasks.assert_may_change`).
+    writer_roles=_ANYONE,
+    writer_errors=(RBAC_PERMISSION_DENIED,),
     doc="An asynchronous call in progress or finished.",
 )
 

@@ -2,6 +2,9 @@
 
 A finished task's `result` is the result rendered as one XML-RPC `<value>` - also for
 JSON-RPC clients, as xapi does (XO parses it as XML-RPC).
+
+A task belongs to the user of the session that started it: only that user, or a role
+holding `task.destroy/any`, may cancel, destroy or change it (xapi's taskHelper).
 """
 
 from __future__ import annotations
@@ -15,23 +18,34 @@ from datetime import UTC, datetime
 from xenmem.db import Store
 from xenmem.errors import (
     OPERATION_NOT_ALLOWED,
+    RBAC_PERMISSION_DENIED,
     TASK_CANCELLED,
     XenAPIError,
     logged_internal_error,
 )
 from xenmem.toolstack import Context
+from xenmem.xenapi.roles import POOL_OPERATOR, ROLES, at_least
 from xenmem.xenapi.xmlrpc import render_value
 
-__all__ = ["Tasks"]
+__all__ = ["TASK_DESTROY_ANY", "Tasks"]
 
 log = logging.getLogger(__name__)
 
+TASK_DESTROY_ANY = "task.destroy/any"
+_DESTROY_ANY_ROLES = at_least(POOL_OPERATOR)
+# xapi's text, naming the roles that hold the permission, strongest first (rbac.ml).
+_NOT_YOURS = "No permission in user session. (Roles with this permission: {})".format(
+    ", ".join(role for role in ROLES if role in _DESTROY_ANY_ROLES)
+)
+
 
 class Tasks:
-    def __init__(self, store: Store, this_host: str) -> None:
+    def __init__(self, store: Store, this_host: str, role_of: Callable[[str], str]) -> None:
         self._store = store
         self._this_host = this_host
+        self._role_of = role_of
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._owners: dict[str, str] = {}  # task → the session that started it
 
     def start(self, name: str, run: Callable[[Context], Awaitable[object]], ctx: Context) -> str:
         """Create a pending task and run `run` in the background; return the task's ref."""
@@ -45,6 +59,7 @@ class Tasks:
                     "allowed_operations": ["cancel"],
                 },
             )
+        self._owners[task] = ctx.session
         context = replace(ctx, task=task)
         self._running[task] = asyncio.get_running_loop().create_task(self._run(task, run, context))
         return task
@@ -83,8 +98,25 @@ class Tasks:
         with self._store.transaction() as tx:
             tx.update("task", task, changes)
 
+    def assert_may_change(self, ctx: Context, task: str) -> None:
+        """RBAC_PERMISSION_DENIED [task.destroy/any, ...] unless the caller's session has
+        the user of the task's session, or a role holding task.destroy/any. A task whose
+        session has ended belongs to nobody (xapi: any failure to compare means not own)."""
+        if ctx.task == task or self._same_user(ctx.session, self._owners.get(task)):
+            return
+        if self._role_of(ctx.session) not in _DESTROY_ANY_ROLES:
+            raise RBAC_PERMISSION_DENIED(TASK_DESTROY_ANY, _NOT_YOURS)
+
+    def _same_user(self, session: str, owner: str | None) -> bool:
+        mine = self._store.get("session", session)
+        theirs = None if owner is None else self._store.get("session", owner)
+        if mine is None or theirs is None:
+            return False
+        return mine["auth_user_name"] == theirs["auth_user_name"]
+
     def cancel(self, ctx: Context, task: str) -> None:
         record = ctx.record("task", task)
+        self.assert_may_change(ctx, task)
         running = self._running.get(task)
         if record["status"] != "pending" or running is None:
             raise OPERATION_NOT_ALLOWED(f"task {task} is {record['status']}, not pending")
@@ -94,8 +126,20 @@ class Tasks:
 
     def destroy(self, ctx: Context, task: str) -> None:
         ctx.record("task", task)
+        self.assert_may_change(ctx, task)
         running = self._running.pop(task, None)
         if running is not None:
             running.cancel()
+        self._owners.pop(task, None)
         with self._store.transaction() as tx:
             tx.delete("task", task)
+
+    def owned(self, change: Callable[..., object]) -> Callable[..., object]:
+        """A task setter's body, run only for whoever may change the task."""
+
+        def body(ctx: Context, task: str, *args: object) -> object:
+            ctx.record("task", task)
+            self.assert_may_change(ctx, task)
+            return change(ctx, task, *args)
+
+        return body
