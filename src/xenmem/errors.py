@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BALLOONING_TIMEOUT_BEFORE_MIGRATION",
+    "EVENTS_LOST",
     "EVENT_FROM_TOKEN_PARSE_FAILURE",
     "HANDLE_INVALID",
     "HOST_DISABLED",
@@ -155,6 +156,7 @@ SESSION_INVALID = ErrorDef("SESSION_INVALID", ("handle",))
 # Documented with no parameter; xapi sends the user name and a reason (§4).
 SESSION_AUTHENTICATION_FAILED = ErrorDef("SESSION_AUTHENTICATION_FAILED", ("uname", "reason"))
 SESSION_NOT_REGISTERED = ErrorDef("SESSION_NOT_REGISTERED", ("handle",))
+EVENTS_LOST = ErrorDef("EVENTS_LOST")
 RBAC_PERMISSION_DENIED = ErrorDef("RBAC_PERMISSION_DENIED", ("permission", "message"))
 MAP_DUPLICATE_KEY = ErrorDef("MAP_DUPLICATE_KEY", ("class", "field", "uuid", "key"))
 EVENT_FROM_TOKEN_PARSE_FAILURE = ErrorDef("EVENT_FROM_TOKEN_PARSE_FAILURE", ("token",))

@@ -137,6 +137,7 @@ async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPISe
     )
     tasks = Tasks(store, master, role_of=sessions.role)
     events = Events(store, event_classes(), sessions.is_valid)
+    sessions.when_ended(events.forget)
     bodies = message_bodies(sessions, events, tasks)
     dispatcher = Dispatcher(
         model=MODEL, store=store, sessions=sessions, tasks=tasks, bodies=bodies, runtime=runtime

@@ -11,6 +11,7 @@ from functools import partial
 
 from xenmem.errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
+    EVENTS_LOST,
     HANDLE_INVALID,
     OPERATION_NOT_ALLOWED,
     RBAC_PERMISSION_DENIED,
@@ -187,7 +188,8 @@ EVENT = ClassDef(
         _event_message(
             name="next",
             result=AnyValue("event record set"),
-            errors=(SESSION_NOT_REGISTERED,),
+            # EVENTS_LOST: deletions it had not reported yet were forgotten meanwhile.
+            errors=(SESSION_NOT_REGISTERED, EVENTS_LOST),
             doc="Legacy: block until a subscribed object changes; return the events.",
         ),
         _event_message(name="get_current_id", result=INT, doc="The current event generation."),

@@ -62,6 +62,11 @@ class Sessions:
         self._clock = clock
         self._live: dict[str, _Live] = {}
         self._swept = clock()
+        self._on_end: list[Callable[[str], None]] = []
+
+    def when_ended(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(session)` whenever a session ends (to drop what it held)."""
+        self._on_end.append(callback)
 
     def role(self, session: object) -> str:
         """The session's role, or SESSION_INVALID [the ref as sent]; a call keeps it alive."""
@@ -118,6 +123,8 @@ class Sessions:
         if self._store.get("session", session) is not None:
             with self._store.transaction() as tx:
                 tx.delete("session", session)
+        for callback in self._on_end:
+            callback(session)
         # Calls blocked in event.from/next for this session must now fail (§6.1).
         self._store.wake_waiters()
 
