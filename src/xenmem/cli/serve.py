@@ -180,6 +180,7 @@ async def _serve(
     print("xenmem: booting the pool's hosts", flush=True)
     server = await open_server(config, start_pool)
     server.runtime.start_background()
+    server.collector.start()
     host, port = listener.getsockname()[:2]
     if server.generated_root_password is not None:
         print(
@@ -204,6 +205,7 @@ async def _serve(
     try:
         await uvicorn.Server(uv_config).serve(sockets=[listener])
     finally:
+        await server.collector.stop()
         await server.runtime.stop()
         server.conn.close()
         sys.stdout.flush()

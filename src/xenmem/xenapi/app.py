@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xenmem import toolstack
@@ -13,6 +13,7 @@ from xenmem.db import Store
 from xenmem.db.sqlite import connect
 from xenmem.db.users import find_user, set_user, verify_password
 from xenmem.toolstack.runtime import PoolRuntime
+from xenmem.xenapi.collector import Collector, CollectorConfig
 from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
 from xenmem.xenapi.events import Events
@@ -46,6 +47,8 @@ class ServerConfig:
     root_password: str | None = None  # from XENMEM_ROOT_PASSWORD
     session_timeout: float = DEFAULT_SESSION_TIMEOUT  # seconds a session may stay idle
     login_delay: float = DEFAULT_LOGIN_DELAY  # after a first failed login; 0 turns it off
+    # When tasks and sessions are collected (xapi's constants unless a test says otherwise).
+    collection: CollectorConfig = field(default_factory=CollectorConfig)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +59,7 @@ class XenAPIServer:
     sessions: Sessions
     tasks: Tasks
     events: Events
+    collector: Collector
     bodies: Mapping[str, Body]
     runtime: PoolRuntime
     generated_root_password: str | None
@@ -120,8 +124,8 @@ def ensure_root(conn: sqlite3.Connection, password: str | None) -> str | None:
 async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPIServer:
     """Open (or create) the state, bring the pool's hosts up and assemble the server.
 
-    Background work (squeezed's rebalancing, the monitor) starts with
-    `server.runtime.start_background()`.
+    Background work starts with `server.runtime.start_background()` (squeezed's
+    rebalancing, the monitor) and `server.collector.start()` (tasks and sessions).
     """
     conn = connect(config.state_dir)
     store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS, conn=conn)
@@ -149,6 +153,7 @@ async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPISe
         sessions=sessions,
         tasks=tasks,
         events=events,
+        collector=Collector(tasks, sessions, config.collection),
         bodies=bodies,
         runtime=runtime,
         generated_root_password=generated,

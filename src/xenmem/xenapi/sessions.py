@@ -1,8 +1,9 @@
 """Sessions: login against the users table, validity checks and logout (protocol §4).
 
-A session ends at logout, when the server restarts, or after `timeout` seconds without a
-call (xapi's inactive-session timeout, 24 hours by default); an ended session's calls get
-SESSION_INVALID [the ref as sent]. Failed logins are slowed down by a `LoginThrottle`.
+A session ends at logout, when the server restarts, after `timeout` seconds without a
+call (xapi's inactive-session timeout, 24 hours by default), or when the collector evicts
+it (`xenapi.collector`); an ended session's calls get SESSION_INVALID [the ref as sent].
+Failed logins are slowed down by a `LoginThrottle`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from xenmem.db import Store
 from xenmem.db.users import User, find_user, verify_password
 from xenmem.errors import SESSION_AUTHENTICATION_FAILED, SESSION_INVALID
 from xenmem.toolstack import Context
+from xenmem.xenapi.collector import SessionUse
 from xenmem.xenapi.throttle import LoginThrottle
 
 __all__ = [
@@ -38,6 +40,8 @@ CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("client_address", default=No
 @dataclass
 class _Live:
     role: str
+    user: str
+    originator: str
     last_used: float  # the clock's seconds
 
 
@@ -61,7 +65,6 @@ class Sessions:
         self._throttle = LoginThrottle() if throttle is None else throttle
         self._clock = clock
         self._live: dict[str, _Live] = {}
-        self._swept = clock()
         self._on_end: list[Callable[[str], None]] = []
 
     def when_ended(self, callback: Callable[[str], None]) -> None:
@@ -79,13 +82,28 @@ class Sessions:
         live.last_used = now
         return live.role
 
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def uses(self, *, excluding: frozenset[str]) -> list[SessionUse]:
+        """How long each live session, but those `excluding`, has not been used."""
+        now = self._clock()
+        return [
+            SessionUse(ref=ref, user=s.user, originator=s.originator, idle_s=now - s.last_used)
+            for ref, s in self._live.items()
+            if ref not in excluding
+        ]
+
+    def end_all(self, sessions: Iterable[str]) -> None:
+        for session in sessions:
+            self._end(session)
+
     def is_valid(self, session: str) -> bool:
         live = self._live.get(session)
         return live is not None and self._clock() - live.last_used <= self._timeout
 
     async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
-        self._sweep()
-
         found: list[User] = []
 
         async def check() -> bool:
@@ -112,7 +130,9 @@ class Sessions:
                     "originator": originator,
                 },
             )
-        self._live[ref] = _Live(role=found[0].role, last_used=self._clock())
+        self._live[ref] = _Live(
+            role=found[0].role, user=uname, originator=originator, last_used=self._clock()
+        )
         return ref
 
     def logout(self, ctx: Context) -> None:
@@ -127,12 +147,3 @@ class Sessions:
             callback(session)
         # Calls blocked in event.from/next for this session must now fail (§6.1).
         self._store.wake_waiters()
-
-    def _sweep(self) -> None:
-        """End the sessions idle past the timeout (at most once a minute, at a login)."""
-        now = self._clock()
-        if now - self._swept < min(60.0, self._timeout):
-            return
-        self._swept = now
-        for ref in [r for r, s in self._live.items() if now - s.last_used > self._timeout]:
-            self._end(ref)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 from xenmem.db import Store
 from xenmem.errors import (
@@ -24,6 +25,7 @@ from xenmem.errors import (
     logged_internal_error,
 )
 from xenmem.toolstack import Context
+from xenmem.xenapi.collector import TaskAge
 from xenmem.xenapi.roles import POOL_OPERATOR, ROLES, at_least
 from xenmem.xenapi.xmlrpc import render_value
 
@@ -31,6 +33,7 @@ __all__ = ["TASK_DESTROY_ANY", "Tasks"]
 
 log = logging.getLogger(__name__)
 
+_UNFINISHED = frozenset({"pending", "cancelling"})
 TASK_DESTROY_ANY = "task.destroy/any"
 _DESTROY_ANY_ROLES = at_least(POOL_OPERATOR)
 # xapi's text, naming the roles that hold the permission, strongest first (rbac.ml).
@@ -98,6 +101,34 @@ class Tasks:
         with self._store.transaction() as tx:
             tx.update("task", task, changes)
 
+    def ages(self) -> list[TaskAge]:
+        return [
+            TaskAge(
+                ref=ref,
+                pending=record["status"] in _UNFINISHED,
+                created_s=_seconds(record["created"]),
+                finished_s=_seconds(record["finished"]),
+                progress=cast(float, record["progress"]),
+            )
+            for ref, record in self._store.records("task").items()
+        ]
+
+    def busy_sessions(self) -> frozenset[str]:
+        """The sessions that started a task still pending."""
+        return frozenset(
+            self._owners[ref]
+            for ref, record in self._store.records("task").items()
+            if record["status"] in _UNFINISHED and ref in self._owners
+        )
+
+    def forget(self, tasks: Iterable[str]) -> None:
+        """Destroy these tasks' records without asking (the collector); one still running
+        goes on, unreported (as xapi's)."""
+        with self._store.transaction() as tx:
+            for task in tasks:
+                self._owners.pop(task, None)
+                tx.delete("task", task)
+
     def assert_may_change(self, ctx: Context, task: str) -> None:
         """RBAC_PERMISSION_DENIED [task.destroy/any, ...] unless the caller's session has
         the user of the task's session, or a role holding task.destroy/any. A task whose
@@ -143,3 +174,7 @@ class Tasks:
             return change(ctx, task, *args)
 
         return body
+
+
+def _seconds(moment: object) -> float:
+    return cast(datetime, moment).timestamp()
