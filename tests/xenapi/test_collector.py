@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.support import Loop, in_process
+from xenmem.db.users import set_user
 from xenmem.toolstack import Context
 from xenmem.xenapi.app import XenAPIServer
 from xenmem.xenapi.collector import (
@@ -21,6 +22,7 @@ from xenmem.xenapi.collector import (
     sessions_to_end,
     tasks_to_destroy,
 )
+from xenmem.xenapi.dispatch import Failure
 from xenmem.xenapi.sessions import Sessions
 from xenmem.xenapi.tasks import Tasks
 
@@ -211,3 +213,25 @@ def test_the_server_collects_every_interval(tmp_path: Path) -> None:
             await collector.stop()
 
         loop.loop.run_until_complete(asyncio.wait_for(collected(), 10.0))
+
+
+def test_a_pass_ends_the_sessions_of_a_changed_user(served: tuple[XenAPIServer, Loop]) -> None:
+    server, loop = served
+    changed, kept = loop.login("vm-admin", "vm-admin-pw"), loop.login("read-only", "read-only-pw")
+    token = loop.call("event.from", changed, ["pool"], "", 0.0)
+    assert isinstance(token, dict)
+
+    async def blocked_until_collected() -> object:
+        blocked = asyncio.ensure_future(
+            server.dispatcher.call("event.from", [changed, ["pool"], token["token"], 60.0])
+        )
+        await asyncio.sleep(0.05)
+        set_user(server.conn, "vm-admin", "read-only", "vm-admin-pw")  # demoted
+        server.collector.collect()
+        return await asyncio.wait_for(blocked, 5.0)
+
+    assert loop.loop.run_until_complete(blocked_until_collected()) == Failure(
+        ["SESSION_INVALID", changed]
+    )
+    assert server.store.get("session", changed) is None
+    assert isinstance(loop.call("VM.get_all", kept), list)

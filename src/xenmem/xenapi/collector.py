@@ -8,6 +8,8 @@ and then every 30 s, tasks first, then sessions.
   or when it is beyond its group's share, least recently active first: 500 per user name
   (root's sessions are grouped by originator instead, 500 each), 400 of root's without
   an originator. A login is never refused for it.
+- A session whose user's role or password changed goes (it would also at its next call),
+  so that a call it has blocked in event.from ends.
 
 The decisions are pure functions of what they are given (`tasks_to_destroy`,
 `sessions_to_end`); `Collector` gathers the inputs and acts.
@@ -158,6 +160,7 @@ class Collector:
             self._tasks.ages(), self._clock(), self._watched, self.config
         )
         self._tasks.forget(destroyed)
+        self._sessions.end_outdated()
         unused = self._sessions.uses(excluding=self._tasks.busy_sessions())
         self._sessions.end_all(sessions_to_end(unused, self._sessions.timeout, self.config))
 

@@ -1,8 +1,10 @@
 """Sessions: login against the users table, validity checks and logout (protocol §4).
 
 A session ends at logout, when the server restarts, after `timeout` seconds without a
-call (xapi's inactive-session timeout, 24 hours by default), or when the collector evicts
-it (`xenapi.collector`); an ended session's calls get SESSION_INVALID [the ref as sent].
+call (xapi's inactive-session timeout, 24 hours by default), when the collector evicts it
+(`xenapi.collector`), or when its user's role or password changes - also by `xenmem user
+add` in another process (xapi keeps such sessions: a demoted pool-admin would keep
+pool-admin's rights). An ended session's calls get SESSION_INVALID [the ref as sent].
 Failed logins are slowed down by a `LoginThrottle`.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from xenmem.db import Store
-from xenmem.db.users import User, find_user, verify_password
+from xenmem.db.users import User, find_user, users_generation, verify_password
 from xenmem.errors import SESSION_AUTHENTICATION_FAILED, SESSION_INVALID
 from xenmem.toolstack import Context
 from xenmem.xenapi.collector import SessionUse
@@ -42,6 +44,8 @@ class _Live:
     role: str
     user: str
     originator: str
+    password_hash: bytes  # the user's at login: a new password has another (salted) hash
+    users_seen: int  # the users table's generation at which the user was as at login
     last_used: float  # the clock's seconds
 
 
@@ -75,7 +79,11 @@ class Sessions:
         """The session's role, or SESSION_INVALID [the ref as sent]; a call keeps it alive."""
         live = self._live.get(session) if isinstance(session, str) else None
         now = self._clock()
-        if live is None or now - live.last_used > self._timeout:
+        if (
+            live is None
+            or now - live.last_used > self._timeout
+            or self._outdated(live, users_generation(self._users))
+        ):
             if live is not None and isinstance(session, str):
                 self._end(session)
             raise SESSION_INVALID(str(session))
@@ -99,20 +107,36 @@ class Sessions:
         for session in sessions:
             self._end(session)
 
+    def end_outdated(self) -> None:
+        """End the sessions whose user's role or password changed since their login."""
+        generation = users_generation(self._users)
+        self.end_all([ref for ref, s in self._live.items() if self._outdated(s, generation)])
+
+    def _outdated(self, live: _Live, generation: int) -> bool:
+        if generation == live.users_seen:
+            return False
+        user = find_user(self._users, live.user)
+        if user is None or (user.role, user.password_hash) != (live.role, live.password_hash):
+            return True
+        live.users_seen = generation
+        return False
+
     def is_valid(self, session: str) -> bool:
         live = self._live.get(session)
         return live is not None and self._clock() - live.last_used <= self._timeout
 
     async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
-        found: list[User] = []
+        found: list[tuple[User, int]] = []
 
         async def check() -> bool:
-            # The user is read at every login, so `xenmem user add` works on a running server.
+            # The user is read at every login, so `xenmem user add` works on a running server;
+            # the generation read first, a change made meanwhile is noticed at the first call.
+            generation = users_generation(self._users)
             user = find_user(self._users, uname)
             # scrypt takes tens of milliseconds: keep it off the event loop.
             if user is None or not await asyncio.to_thread(verify_password, user, pwd):
                 return False
-            found.append(user)
+            found.append((user, generation))
             return True
 
         if not await self._throttle.attempt(uname, CLIENT_ADDRESS.get(), check):
@@ -130,8 +154,14 @@ class Sessions:
                     "originator": originator,
                 },
             )
+        user, generation = found[0]
         self._live[ref] = _Live(
-            role=found[0].role, user=uname, originator=originator, last_used=self._clock()
+            role=user.role,
+            user=uname,
+            originator=originator,
+            password_hash=user.password_hash,
+            users_seen=generation,
+            last_used=self._clock(),
         )
         return ref
 
