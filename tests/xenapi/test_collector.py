@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,37 @@ def test_a_pass_ends_the_sessions_of_a_changed_user(served: tuple[XenAPIServer, 
     )
     assert server.store.get("session", changed) is None
     assert isinstance(loop.call("VM.get_all", kept), list)
+
+
+def test_a_pass_after_a_flood_lets_clients_in_between_batches(
+    served: tuple[XenAPIServer, Loop], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, loop = served
+    finished_long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with server.store.transaction() as tx:
+        flood = [
+            tx.create(
+                "task",
+                {"status": "success", "created": finished_long_ago, "finished": finished_long_ago},
+            )
+            for _ in range(1800)
+        ]
+    collector = Collector(server.tasks, server.sessions, CollectorConfig(interval_s=60.0))
+    seen: list[int] = []
+
+    async def client() -> None:
+        while server.store.count("task"):
+            seen.append(server.store.count("task"))
+            if len(seen) == 2:  # a client destroys a task the pass has yet to reach
+                with server.store.transaction() as tx:
+                    tx.delete("task", flood[-1])
+            await asyncio.sleep(0)
+
+    async def both() -> None:
+        collector.start()
+        await asyncio.wait_for(client(), 10.0)
+        await collector.stop()
+
+    loop.loop.run_until_complete(both())
+    assert 1 < len(seen) < 1800
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
