@@ -7,10 +7,13 @@ turns ints into decimal strings so callers cannot get the form wrong.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 
 __all__ = [
     "BALLOONING_TIMEOUT_BEFORE_MIGRATION",
+    "EVENTS_LOST",
     "EVENT_FROM_TOKEN_PARSE_FAILURE",
     "HANDLE_INVALID",
     "HOST_DISABLED",
@@ -49,6 +52,7 @@ __all__ = [
     "ErrorDef",
     "XenAPIError",
     "all_error_defs",
+    "logged_internal_error",
 ]
 
 _REGISTRY: dict[str, ErrorDef] = {}
@@ -157,6 +161,7 @@ SESSION_INVALID = ErrorDef("SESSION_INVALID", ("handle",))
 # Documented with no parameter; xapi sends the user name and a reason (§4).
 SESSION_AUTHENTICATION_FAILED = ErrorDef("SESSION_AUTHENTICATION_FAILED", ("uname", "reason"))
 SESSION_NOT_REGISTERED = ErrorDef("SESSION_NOT_REGISTERED", ("handle",))
+EVENTS_LOST = ErrorDef("EVENTS_LOST")
 RBAC_PERMISSION_DENIED = ErrorDef("RBAC_PERMISSION_DENIED", ("permission", "message"))
 MAP_DUPLICATE_KEY = ErrorDef("MAP_DUPLICATE_KEY", ("class", "field", "uuid", "key"))
 EVENT_FROM_TOKEN_PARSE_FAILURE = ErrorDef("EVENT_FROM_TOKEN_PARSE_FAILURE", ("token",))
@@ -169,3 +174,15 @@ HOST_NOT_LIVE = ErrorDef("HOST_NOT_LIVE")
 HOST_DISABLED = ErrorDef("HOST_DISABLED", ("host",))
 HOST_NOT_ENOUGH_PCPUS = ErrorDef("HOST_NOT_ENOUGH_PCPUS", ("vcpus", "pcpus"))
 VM_MEMORY_TARGET_WAIT_TIMEOUT = ErrorDef("VM_MEMORY_TARGET_WAIT_TIMEOUT", ("task",))
+
+
+def logged_internal_error(log: logging.Logger, what: str) -> XenAPIError:
+    """INTERNAL_ERROR for the unexpected exception being handled, logged with its
+    traceback under a fresh reference.
+
+    The client gets the reference only: an exception's text may name files of the state
+    directory (xapi sends the text itself).
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.exception("internal error %s: %s failed", reference, what)
+    return INTERNAL_ERROR(f"internal error {reference}; details are in the server's log")

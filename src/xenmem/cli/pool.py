@@ -38,6 +38,7 @@ from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xen import Clock, RealClock
 from xenmem.xen.simulator import (
     HostSpec,
+    KeptHostError,
     SimulatedHost,
     SimulatedLab,
     default_dom0_kib,
@@ -48,6 +49,7 @@ from xenmem.xen.simulator import (
 
 __all__ = [
     "DEFAULT_POOL",
+    "HostStateError",
     "PoolFileError",
     "dom0_memory_default",
     "host_spec",
@@ -62,6 +64,11 @@ _GIB = 1024 * BYTES_PER_MIB
 
 class PoolFileError(ValueError):
     """The pool file is unreadable or says something impossible; the message says what."""
+
+
+class HostStateError(ValueError):
+    """A kept host cannot be resumed (malformed, or its memory does not add up); the
+    message names the file."""
 
 
 def dom0_memory_default(memory: int) -> int:
@@ -190,19 +197,23 @@ def simulated_pool(
     """What `xenmem serve` starts by default: the simulated pool `spec` (on its first
     start), its hosts kept in `state_dir/hosts/`, on a clock running `time_scale`
     simulated seconds per real second and resuming where the hosts were left; the RRDs
-    kept in `state_dir/rrds.json`; calls wait for other operations as `retry` says."""
+    kept in `state_dir/rrds.json`; calls wait for other operations as `retry` says. A kept
+    host that cannot be resumed raises `HostStateError`."""
 
     async def start(store: Store) -> PoolRuntime:
         hosts_dir = state_dir / "hosts"
         hosts_dir.mkdir(mode=0o700, exist_ok=True)
-        clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
-        return await start_simulated_pool(
-            store,
-            spec,
-            clock,
-            hosts_dir=hosts_dir,
-            rrd_path=state_dir / "rrds.json",
-            retry=retry,
-        )
+        try:
+            clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
+            return await start_simulated_pool(
+                store,
+                spec,
+                clock,
+                hosts_dir=hosts_dir,
+                rrd_path=state_dir / "rrds.json",
+                retry=retry,
+            )
+        except KeptHostError as error:
+            raise HostStateError(str(error)) from None
 
     return start

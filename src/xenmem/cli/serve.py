@@ -12,7 +12,15 @@ from pathlib import Path
 
 import uvicorn
 
-from xenmem.cli.pool import DEFAULT_POOL, PoolFileError, load_pool_file, simulated_pool
+from xenmem.cli.pool import (
+    DEFAULT_POOL,
+    HostStateError,
+    PoolFileError,
+    load_pool_file,
+    simulated_pool,
+)
+from xenmem.db.sqlite import private_dir
+from xenmem.files import LockedError, hold_lock
 from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.app import PoolStarter
@@ -23,6 +31,9 @@ __all__ = ["ROOT_PASSWORD_ENV", "listen", "register"]
 
 ROOT_PASSWORD_ENV = "XENMEM_ROOT_PASSWORD"
 DEFAULT_STATE_DIR = Path("xenmem-state")
+# Held by the server for its life: two servers on one state would each admit VMs against
+# their own books of the same hosts.
+LOCK_FILENAME = "serve.lock"
 
 
 def _time_scale(text: str) -> float:
@@ -163,11 +174,27 @@ def _tls_files(
     return files
 
 
+def _lock_state(state_dir: Path, parser: argparse.ArgumentParser) -> None:
+    try:
+        private_dir(state_dir)
+        hold_lock(state_dir / LOCK_FILENAME)
+    except LockedError as error:
+        holder = f"PID {error.holder}" if error.holder else "a process starting"
+        parser.exit(
+            1,
+            f"{parser.prog}: error: the state directory {state_dir} is in use by another "
+            f"xenmem serve ({holder})\n",
+        )
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: error: cannot lock {state_dir}: {error.strerror}\n")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         pool = DEFAULT_POOL if args.pool is None else load_pool_file(args.pool)
     except PoolFileError as error:
         parser.error(str(error))
+    _lock_state(args.state, parser)
     config = ServerConfig(
         state_dir=args.state,
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
@@ -184,7 +211,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         listener = listen(args.listen, args.port)
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
-    asyncio.run(_serve(config, start_pool, listener, tls))
+    try:
+        asyncio.run(_serve(config, start_pool, listener, tls))
+    except HostStateError as error:
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
     return 0
 
 
@@ -197,6 +227,7 @@ async def _serve(
     print("xenmem: booting the pool's hosts", flush=True)
     server = await open_server(config, start_pool)
     server.runtime.start_background()
+    server.collector.start()
     host, port = listener.getsockname()[:2]
     if server.generated_root_password is not None:
         print(
@@ -221,6 +252,7 @@ async def _serve(
     try:
         await uvicorn.Server(uv_config).serve(sockets=[listener])
     finally:
+        await server.collector.stop()
         await server.runtime.stop()
         server.conn.close()
         sys.stdout.flush()
