@@ -489,7 +489,7 @@ class InProcess:
         self.server: XenAPIServer = self.loop.run_until_complete(open_server(config, start_pool))
         for role in ROLES:
             set_user(self.server.conn, role, role, f"{role}-pw")
-        self.app = XenAPIApp(self.server.dispatcher)
+        self.app = XenAPIApp(self.server.dispatcher, rrd_updates=self.server.rrd_updates)
         self.sessions: dict[str, str] = {}
         self.errors = _Errors()
         logging.getLogger("xenmem").addHandler(self.errors)

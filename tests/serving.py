@@ -110,6 +110,18 @@ def start_server(
     raise RuntimeError(f"xenmem serve did not start: {banner} {stderr}")
 
 
+def add_user(state_dir: Path, name: str, role: str, password: str) -> None:
+    """`xenmem user add`, as an administrator would run it beside the server."""
+    subprocess.run(
+        [sys.executable, "-m", "xenmem.cli.main", "user", "add", name, "--role", role]
+        + ["--state", str(state_dir)],
+        input=password + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 def vm_record(name: str, **overrides: object) -> dict[str, object]:
     """VM.create's argument for a halted HVM VM: 1-4 GiB static, 2-4 GiB dynamic, 2 vCPUs;
     int64 values as strings, as SDK callers pass them."""

@@ -41,8 +41,9 @@ def offending(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
     ]
 
 
-def test_memory_and_the_balloon_core_are_pure() -> None:
-    pure = modules("memory") + [PACKAGE / "balloon" / f"{name}.py" for name in PURE_BALLOON]
+def test_memory_the_balloon_core_and_rrds_are_pure() -> None:
+    pure = modules("memory") + modules("rrd")
+    pure += [PACKAGE / "balloon" / f"{name}.py" for name in PURE_BALLOON]
     assert offending(pure, (*EFFECTS, "xenmem.balloon.squeezer", "xenmem.balloon.service")) == []
 
 
@@ -54,6 +55,10 @@ def test_memory_and_the_balloon_core_are_pure() -> None:
             ("xenmem.xen", "xenmem.balloon", "xenmem.toolstack", "xenmem.xenapi", "xenmem.cli"),
         ),
         ("xen", ("xenmem.balloon", "xenmem.toolstack", "xenmem.xenapi", "xenmem.cli")),
+        (
+            "rrd",
+            ("xenmem.xen", "xenmem.balloon", "xenmem.toolstack", "xenmem.xenapi", "xenmem.cli"),
+        ),
         ("balloon", ("xenmem.xen.simulator", "xenmem.toolstack", "xenmem.xenapi", "xenmem.cli")),
         ("toolstack", ("xenmem.xen.simulator", "xenmem.xenapi", "xenmem.cli")),
         ("xenapi", ("xenmem.xen.simulator", "xenmem.cli")),

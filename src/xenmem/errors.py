@@ -7,10 +7,13 @@ turns ints into decimal strings so callers cannot get the form wrong.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 
 __all__ = [
     "BALLOONING_TIMEOUT_BEFORE_MIGRATION",
+    "EVENTS_LOST",
     "EVENT_FROM_TOKEN_PARSE_FAILURE",
     "HANDLE_INVALID",
     "HOST_DISABLED",
@@ -36,10 +39,12 @@ __all__ = [
     "SESSION_INVALID",
     "SESSION_NOT_REGISTERED",
     "TASK_CANCELLED",
+    "TOO_MANY_PENDING_TASKS",
     "UUID_INVALID",
     "VALUE_NOT_SUPPORTED",
     "VMS_FAILED_TO_COOPERATE",
     "VM_BAD_POWER_STATE",
+    "VM_IS_IMMOBILE",
     "VM_IS_SNAPSHOT",
     "VM_IS_TEMPLATE",
     "VM_IS_USING_NESTED_VIRT",
@@ -47,6 +52,7 @@ __all__ = [
     "ErrorDef",
     "XenAPIError",
     "all_error_defs",
+    "logged_internal_error",
 ]
 
 _REGISTRY: dict[str, ErrorDef] = {}
@@ -136,7 +142,10 @@ OTHER_OPERATION_IN_PROGRESS = ErrorDef(
 VM_IS_TEMPLATE = ErrorDef("VM_IS_TEMPLATE", ("vm", "operation"))
 VM_IS_SNAPSHOT = ErrorDef("VM_IS_SNAPSHOT", ("vm", "operation"))
 VM_IS_USING_NESTED_VIRT = ErrorDef("VM_IS_USING_NESTED_VIRT", ("vm",))
+VM_IS_IMMOBILE = ErrorDef("VM_IS_IMMOBILE", ("vm",))
 OPERATION_NOT_ALLOWED = ErrorDef("OPERATION_NOT_ALLOWED", ("reason",))
+# More than 100 calls already wait for other operations to end (xapi `queue_thread`).
+TOO_MANY_PENDING_TASKS = ErrorDef("TOO_MANY_PENDING_TASKS")
 
 # Protocol, session, event and task errors (xenapi-protocol.md §2.2, §4-6).
 
@@ -152,6 +161,7 @@ SESSION_INVALID = ErrorDef("SESSION_INVALID", ("handle",))
 # Documented with no parameter; xapi sends the user name and a reason (§4).
 SESSION_AUTHENTICATION_FAILED = ErrorDef("SESSION_AUTHENTICATION_FAILED", ("uname", "reason"))
 SESSION_NOT_REGISTERED = ErrorDef("SESSION_NOT_REGISTERED", ("handle",))
+EVENTS_LOST = ErrorDef("EVENTS_LOST")
 RBAC_PERMISSION_DENIED = ErrorDef("RBAC_PERMISSION_DENIED", ("permission", "message"))
 MAP_DUPLICATE_KEY = ErrorDef("MAP_DUPLICATE_KEY", ("class", "field", "uuid", "key"))
 EVENT_FROM_TOKEN_PARSE_FAILURE = ErrorDef("EVENT_FROM_TOKEN_PARSE_FAILURE", ("token",))
@@ -164,3 +174,15 @@ HOST_NOT_LIVE = ErrorDef("HOST_NOT_LIVE")
 HOST_DISABLED = ErrorDef("HOST_DISABLED", ("host",))
 HOST_NOT_ENOUGH_PCPUS = ErrorDef("HOST_NOT_ENOUGH_PCPUS", ("vcpus", "pcpus"))
 VM_MEMORY_TARGET_WAIT_TIMEOUT = ErrorDef("VM_MEMORY_TARGET_WAIT_TIMEOUT", ("task",))
+
+
+def logged_internal_error(log: logging.Logger, what: str) -> XenAPIError:
+    """INTERNAL_ERROR for the unexpected exception being handled, logged with its
+    traceback under a fresh reference.
+
+    The client gets the reference only: an exception's text may name files of the state
+    directory (xapi sends the text itself).
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.exception("internal error %s: %s failed", reference, what)
+    return INTERNAL_ERROR(f"internal error {reference}; details are in the server's log")

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 import XenAPI
+from rich.console import Console
 
 from tests.serving import ROOT_PASSWORD, RunningServer, start_server
+from xenmem.cli import status
+
+MIB = 2**20
 
 XENMEM = str(Path(sys.executable).parent / "xenmem")
 Completed = subprocess.CompletedProcess[str]
@@ -62,3 +66,23 @@ def test_tables_and_bad_connection(running: RunningServer) -> None:
         1,
         "Authentication failed\nFor usage run: 'xe help'\n",
     )
+
+
+def test_unaccounted_memory_shows_in_red() -> None:
+    def shown(unaccounted: int) -> str:
+        ledger = {
+            "total": 100 * MIB,
+            **dict.fromkeys(("xen", "reserve", "dom0", "reservations", "other_domains"), 0),
+            "vms": [],
+            "free": 100 * MIB - unaccounted,
+            "unaccounted": unaccounted,
+        }
+        console = Console(force_terminal=True, color_system="standard", width=80)
+        with console.capture() as capture:
+            console.print(status._ledger_table({"name_label": "h", "ledger": ledger}))
+        line = next(line for line in capture.get().splitlines() if "unaccounted" in line)
+        return line
+
+    red = "\x1b[1;31m"
+    assert red in shown(MIB)
+    assert red not in shown(0)

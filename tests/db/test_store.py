@@ -209,3 +209,35 @@ def test_a_ref_may_be_given_once() -> None:
     assert store.get("VM", "OpaqueRef:mine") is not None
     with pytest.raises(KeyError, match="exists already"), store.transaction() as tx:
         tx.create("VM", {}, ref="OpaqueRef:mine")
+
+
+def _deleted_since(store: Store, generation: int, cls: str) -> list[str]:
+    return [c.ref for c in store.changes_since(generation) if c.operation == "del" and c.cls == cls]
+
+
+@pytest.mark.parametrize(
+    ("deletions", "reported"),
+    [
+        (510, 510),  # the log (with its placeholder) grows to 511 entries
+        (511, 257),  # the next deletion cuts it to the newest 256 plus itself
+        (765, 511),  # and it grows again to 511
+        (766, 257),
+    ],
+)
+def test_each_class_keeps_its_recent_deletions_as_xapi(deletions: int, reported: int) -> None:
+    store = make_store()
+    with store.transaction() as tx:
+        vms = [tx.create("VM", {}) for _ in range(deletions)]
+        host = tx.create("host", {})
+    start = store.generation
+    with store.transaction() as tx:
+        tx.delete("host", host)
+    for vm in vms:
+        with store.transaction() as tx:
+            tx.delete("VM", vm)
+    assert _deleted_since(store, start, "VM") == vms[-reported:]
+    # Another class's log is its own.
+    assert _deleted_since(store, start, "host") == [host]
+    forgotten = deletions - reported
+    assert store.forgotten("VM") == (start + 1 + forgotten if forgotten else 0)
+    assert store.forgotten("host") == 0

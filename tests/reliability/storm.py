@@ -22,6 +22,8 @@ from typing import Any
 
 import XenAPI
 
+from xenmem.toolstack.ledger import PARTS
+
 MIB = 2**20
 
 # The XenAPI errors each message may answer under contention (xapi-memory.md §3.4, §4,
@@ -211,27 +213,20 @@ def committed(vms: Mapping[str, Mapping[str, Any]], host: str) -> int:
     return total
 
 
-LEDGER_PARTS = ("xen", "dom0", "reservations", "reserve", "free")
-
-
 def check_ledger(host: str, ledger: Mapping[str, Any]) -> list[str]:
     """The ledger's parts add up to total and none is below zero except `free` (see
     `unreserved_free`)."""
     values = {key: int(value) for key, value in ledger.items()}
-    parts = {k: v for k, v in values.items() if k in LEDGER_PARTS}
+    parts = {k: v for k, v in values.items() if k in PARTS}
     parts |= {k: v for k, v in values.items() if k.endswith((":ram", ":overhead"))}
     problems = [
-        f"{host}: ledger part {k} = {v} < 0" for k, v in parts.items() if v < 0 and k != "free"
+        f"{host}: ledger part {k} = {v} < 0"
+        for k, v in parts.items()
+        if v < 0 and k not in ("free", "unaccounted")
     ]
     if sum(parts.values()) != values["total"]:
         problems.append(f"{host}: ledger parts sum {sum(parts.values())} != {values['total']}")
     return problems
-
-
-def xen_part_short(ledger: Mapping[str, Any], xen_bytes: int) -> int:
-    """How far the ledger's `xen` part is below what Xen and the crash kernel take
-    (`xen_bytes`): memory counted twice elsewhere in the ledger."""
-    return max(0, xen_bytes - int(ledger["xen"]))
 
 
 def unreserved_free(ledger: Mapping[str, Any]) -> int:
@@ -264,11 +259,11 @@ class Watcher:
 
     url: str
     password: str
-    xen_bytes: int
     observations: int = 0
     problems: list[str] = field(default_factory=list)
     unbacked_reservations: list[str] = field(default_factory=list)
-    counted_twice: list[str] = field(default_factory=list)
+    # Ledgers whose `unaccounted` part was not 0: memory lost (> 0) or counted twice (< 0).
+    unaccounted: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -294,8 +289,8 @@ class Watcher:
                 self.problems.append(f"{host}: compute_free_memory {free} out of range")
             ledger = api.host.get_memory_ledger(host)
             self.problems += check_ledger(host, ledger)
-            if short := xen_part_short(ledger, self.xen_bytes):
-                self.counted_twice.append(f"{host}: {short}")
+            if lost := int(ledger["unaccounted"]):
+                self.unaccounted.append(f"{host}: {lost}")
             if unreserved_free(ledger) < 0:
                 self.unbacked_reservations.append(f"{host}: {unreserved_free(ledger)}")
         self.observations += 1

@@ -85,4 +85,5 @@ async def ledger_while_ballooning() -> tuple[dict[str, int], int]:
 def test_the_ledger_counts_a_ballooning_guest_once() -> None:
     # Squeezed's snapshot takes physinfo and the domains in one look (Hypervisor.sample).
     ledger, xen_bytes = asyncio.run(ledger_while_ballooning())
+    assert ledger["unaccounted"] == 0
     assert ledger["xen"] == xen_bytes

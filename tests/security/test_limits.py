@@ -18,7 +18,7 @@ from xenmem.xenapi.xmlrpc import MAX_NESTING
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[XenAPIApp, Loop]]:
     with in_process(tmp_path_factory.mktemp("state")) as (server, loop):
-        yield XenAPIApp(server.dispatcher), loop
+        yield XenAPIApp(server.dispatcher, rrd_updates=server.rrd_updates), loop
 
 
 def post(app: tuple[XenAPIApp, Loop], path: str, body: bytes) -> tuple[int, bytes]:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.serving import RunningServer, start_server
+from xenmem.toolstack.ledger import PARTS
 
 MIB = 2**20
 GIB = 2**30
@@ -92,9 +93,9 @@ def assert_books_balance(api: Any) -> None:
             for k, v in ledger.items()
             if k.startswith("vm:") and k.endswith((":ram", ":overhead"))
         )
-        parts = ledger["xen"] + ledger["dom0"] + ledger["reservations"]
-        assert parts + ledger["reserve"] + ledger["free"] + guests == ledger["total"]
-        # Xen's share is constant: a domain left behind or counted twice would show here.
+        assert sum(ledger[part] for part in PARTS) + guests == ledger["total"]
+        # A domain left behind or counted twice would show here.
+        assert ledger["unaccounted"] == 0
         assert ledger["xen"] == XEN
         assert ledger["reservations"] == 0
         free = int(api.host_metrics.get_memory_total(api.host.get_metrics(host)))

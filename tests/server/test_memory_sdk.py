@@ -15,6 +15,7 @@ import pytest
 import XenAPI
 
 from tests.serving import RunningServer, start_server, vm_record
+from xenmem.toolstack.ledger import PARTS
 
 MIB = 2**20
 GIB = 2**30
@@ -175,7 +176,8 @@ def test_start_balloon_wait_and_cooperate(api: Any) -> None:
         "MEMORY_CONSTRAINT_VIOLATION_ORDER"
     ]
     ledger = {k: int(v) for k, v in api.host.get_memory_ledger(host).items()}
-    parts = ["xen", "dom0", "reservations", "reserve", "free"]
+    assert ledger["unaccounted"] == 0
+    parts = PARTS
     guests = [
         v for k, v in ledger.items() if k.startswith("vm:") and k.endswith((":ram", ":overhead"))
     ]
@@ -302,6 +304,48 @@ def test_cancelling_a_wait_for_the_target(api: Any) -> None:
     api.task.destroy(task)
     api.VM.hard_shutdown(stuck)
     api.VM.destroy(stuck)
+
+
+def test_cancelled_starts_leave_xen_and_the_records_agreeing(api: Any) -> None:
+    """Whenever task.cancel reaches an Async start (waiting for memory, building, or
+    dropping its reservation), the VM ends running with its domain or halted without."""
+    alpha = hosts(api)["alpha"]
+    big = new_vm(api, "roomy", memory_static_max=str(8 * GIB), memory_dynamic_max=str(8 * GIB))
+    api.VM.start_on(big, alpha, False, False)
+    # It fits only once the big guest has given back some of its 8 GiB.
+    seven = str(7 * GIB)
+    vm = new_vm(
+        api,
+        "cancelled",
+        memory_static_max=seven,
+        memory_dynamic_max=seven,
+        memory_dynamic_min=seven,
+    )
+
+    def big_actual() -> int:
+        return int(api.VM_metrics.get_memory_actual(api.VM.get_metrics(big)))
+
+    for delay in (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1):
+        until(lambda: big_actual() > 8 * GIB - 8 * MIB)  # it holds its whole range again
+        task = api.Async.VM.start_on(vm, alpha, False, False)
+        time.sleep(delay)
+        try:
+            api.task.cancel(task)
+        except XenAPI.Failure as caught:
+            assert caught.details[0] == "OPERATION_NOT_ALLOWED"  # it had finished
+        until(lambda t=task: api.task.get_status(t) not in ("pending", "cancelling"), 60)
+        until(lambda: api.VM.get_current_operations(vm) == {}, 60)
+        ledger = {k: int(v) for k, v in api.host.get_memory_ledger(alpha).items()}
+        assert ledger["unaccounted"] == ledger["other_domains"] == 0, (delay, ledger)
+        running = api.VM.get_power_state(vm) == "Running"
+        assert (api.VM.get_resident_on(vm) == alpha) == running
+        assert (f"vm:{vm}:ram" in ledger) == running
+        if running:
+            api.VM.hard_shutdown(vm)
+        api.task.destroy(task)
+    api.VM.destroy(vm)
+    api.VM.hard_shutdown(big)
+    api.VM.destroy(big)
 
 
 def test_clone_resume_and_live_shadow(api: Any) -> None:

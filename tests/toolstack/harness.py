@@ -17,6 +17,7 @@ from xenmem.toolstack import MESSAGES, Context
 from xenmem.toolstack.ledger import PARTS
 from xenmem.toolstack.pool import PoolHost, PoolSpec
 from xenmem.toolstack.runtime import PoolRuntime
+from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xen import VirtualClock
 from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, SUMS, decode_record, schemas
 
@@ -39,11 +40,11 @@ def small_pool(*, hosts: int = 2, memory: int = 16 * GIB, dmc: bool = True) -> P
 class Pool:
     """The store, the running pool and a context to call messages with."""
 
-    def __init__(self, spec: PoolSpec) -> None:
+    def __init__(self, spec: PoolSpec, *, retry: RetryPolicy | None = None) -> None:
         self.clock = VirtualClock()
         self.store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS)
         self.runtime: PoolRuntime = asyncio.run(
-            start_simulated_pool(self.store, spec, self.clock, draw=lambda: 0.0)
+            start_simulated_pool(self.store, spec, self.clock, draw=lambda: 0.0, retry=retry)
         )
         self.ctx = Context(store=self.store, runtime=self.runtime)
         self.hosts = sorted(
@@ -52,9 +53,13 @@ class Pool:
 
     def call(self, name: str, *args: Any) -> Any:
         """Run a message's body; an error it raises must be one its datamodel entry declares."""
+        return asyncio.run(self.call_async(name, *args))
+
+    async def call_async(self, name: str, *args: Any) -> Any:
+        """`call` on the running event loop, beside other calls."""
         try:
             result = MESSAGES[name](self.ctx, *args)
-            return asyncio.run(result) if inspect.iscoroutine(result) else result
+            return await result if inspect.iscoroutine(result) else result
         except XenAPIError as error:
             assert MODEL.messages[name].declares(error), f"{name} raised undeclared {error}"
             raise
@@ -142,6 +147,7 @@ class Pool:
                 if k.endswith((":ram", ":overhead")) and k.startswith("vm:")
             )
             assert parts == ledger["total"] == total
+            assert ledger["unaccounted"] == ledger["other_domains"] == 0
             assert set(agent.domains.resident) == {
                 vm
                 for vm, r in self.store.records("VM").items()

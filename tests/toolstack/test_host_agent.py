@@ -87,7 +87,7 @@ def test_boot_reports_total_boot_free_and_overhead(
     boot = run(new_agent(host, clock).boot())
     assert boot.total_bytes == 16 * GIB
     # dom0 counts as free at boot: only Xen's own share is missing.
-    assert boot.boot_free.free_bytes == (spec.total_kib - spec.xen_kib) * 1024
+    assert boot.measures.free_bytes == (spec.total_kib - spec.xen_kib) * 1024
     assert boot.memory_overhead == spec.xen_kib * 1024 + 73728 * 1024
     # Ten stable samples, one second apart.
     assert clock.now() == pytest.approx(9.0)

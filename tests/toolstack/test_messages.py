@@ -63,7 +63,9 @@ def test_vm_create_does_not_validate_memory() -> None:
 
 
 def test_vm_destroy_removes_its_metrics() -> None:
-    ctx = Context(store=_store())
+    store = _store()
+    runtime = asyncio.run(start_simulated_pool(store, DEFAULT_POOL, VirtualClock()))
+    ctx = Context(store=store, runtime=runtime)
     vm = _vm(ctx)
     metrics = str(ctx.record("VM", vm)["metrics"])
     destroyed = MESSAGES["VM.destroy"](ctx, vm)
@@ -155,3 +157,41 @@ def test_boot_records_the_simulated_host() -> None:
     assert again.coordinator == master
     assert store.count("host") == 1
     assert store.get("host", master) == host
+
+
+def test_vm_create_forces_what_xapi_forces() -> None:
+    """xapi_vm `create`: blocked_operations is ignored, the snapshot fields are not the
+    caller's (DynamicRO), a Running or Paused VM is created Halted, other_config gets a
+    mac_seed when it has none."""
+    ctx = Context(store=_store())
+    vm = _vm(
+        ctx,
+        blocked_operations={"start": "no"},
+        is_a_snapshot=True,
+        snapshot_of="OpaqueRef:other",
+        transportable_snapshot_id="t",
+        power_state="Running",
+        other_config={"colour": "green"},
+    )
+    record = ctx.record("VM", vm)
+    assert record["blocked_operations"] == {}
+    assert record["is_a_snapshot"] is False
+    assert record["snapshot_of"] == "OpaqueRef:NULL"
+    assert record["transportable_snapshot_id"] == ""
+    assert record["power_state"] == "Halted"
+    other_config = record["other_config"]
+    assert isinstance(other_config, dict)
+    assert other_config["colour"] == "green"
+    assert len(other_config["mac_seed"]) == 36
+    kept = _vm(ctx, other_config={"mac_seed": "mine"})
+    assert ctx.record("VM", kept)["other_config"] == {"mac_seed": "mine"}
+
+
+def test_vm_create_refuses_a_suspended_vm_without_a_suspend_image() -> None:
+    ctx = Context(store=_store())
+    with pytest.raises(XenAPIError) as info:
+        _vm(ctx, power_state="Suspended")
+    code, new_vm, expected, actual = info.value.description
+    assert (code, expected, actual) == ("VM_BAD_POWER_STATE", "halted", "suspended")
+    assert new_vm.startswith("OpaqueRef:")
+    assert ctx.store.count("VM") == 0

@@ -203,35 +203,55 @@ def test_dmc_disabled_pins_at_static_max() -> None:
     assert limits(pool, vm) == (1024, 3072, 3072, 3072, 3072)
 
 
-def test_nested_virt_pins_and_blocks_dynamic_changes(pool: Pool) -> None:
+def test_nested_virt_is_what_the_running_domain_was_built_with(pool: Pool) -> None:
+    """xapi reads VM_metrics.nested_virt, which xenopsd's state sets: what the domain was
+    built with while it exists, false before and after; VM.start checks the platform key
+    itself; only without metrics does the platform key decide."""
     vm = pool.vm(platform={"nested-virt": "true"})
-    assert pool.error("VM.set_memory_limits", vm, GIB, 4 * GIB, 2 * GIB, 4 * GIB) == [
+    # Never run: its ranges may change, but it may not start unpinned.
+    pool.call("VM.set_memory_dynamic_range", vm, 2 * GIB, 3 * GIB)
+    assert pool.error("VM.start", vm, False, False) == [
         "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
         "nested virt",
     ]
+    pool.call("VM.set_memory_limits", vm, GIB, 4 * GIB, 4 * GIB, 4 * GIB)
+    start(pool, vm)
+    metrics = str(pool.record("VM", vm)["metrics"])
+    assert pool.record("VM_metrics", metrics)["nested_virt"] is True
     assert pool.error("VM.set_memory_dynamic_range", vm, 4 * GIB, 4 * GIB) == [
         "VM_IS_USING_NESTED_VIRT",
         vm,
     ]
+    assert pool.error("VM.suspend", vm) == ["VM_IS_IMMOBILE", vm]
+    # A snapshot keeps what the running VM had.
+    snapshot = pool.call("VM.snapshot", vm, "snap", [])
+    snapshot_metrics = str(pool.record("VM", snapshot)["metrics"])
+    assert pool.record("VM_metrics", snapshot_metrics)["nested_virt"] is True
+    # Its domain gone, the VM reports false again: its range may change, not its start.
+    pool.call("VM.hard_shutdown", vm)
+    assert pool.record("VM_metrics", metrics)["nested_virt"] is False
+    pool.call("VM.set_memory_limits", vm, GIB, 4 * GIB, 2 * GIB, 4 * GIB)
     assert pool.error("VM.start", vm, False, False) == [
         "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
         "nested virt",
     ]
 
 
-def test_control_domain_rules(pool: Pool) -> None:
-    host = pool.hosts[0]
-    dom0 = str(pool.record("host", host)["control_domain"])
-    assert pool.error("VM.set_memory_dynamic_range", dom0, GIB // 2, GIB) == [
-        "MEMORY_CONSTRAINT_VIOLATION_MAXPIN",
-        "control domain",
-    ]
-    # A running control domain may change its static limits; the change waits for a reboot.
-    pool.call("VM.set_memory", dom0, 2 * GIB)
-    assert pool.record("VM", dom0)["requires_reboot"] is True
-    assert pool.error("VM.clean_shutdown", dom0) == [
-        "OPERATION_NOT_ALLOWED",
-        "Operations on the control domain are not allowed",
+def test_a_vm_started_with_nomigrate_may_not_move(pool: Pool) -> None:
+    vm = pool.vm(platform={"nomigrate": "1"})
+    host = start(pool, vm)
+    other = next(h for h in pool.hosts if h != host)
+    assert pool.error("VM.pool_migrate", vm, other, {}) == ["VM_IS_IMMOBILE", vm]
+    assert pool.record("VM", vm)["resident_on"] == host
+
+
+def test_without_metrics_the_platform_key_decides(pool: Pool) -> None:
+    vm = pool.vm(platform={"nested-virt": "TRUE"})
+    with pool.store.transaction() as tx:
+        tx.delete("VM_metrics", str(pool.record("VM", vm)["metrics"]))
+    assert pool.error("VM.set_memory_dynamic_range", vm, 2 * GIB, 3 * GIB) == [
+        "VM_IS_USING_NESTED_VIRT",
+        vm,
     ]
 
 
@@ -282,19 +302,6 @@ def test_suspended_vm_cannot_change_its_dynamic_range(pool: Pool) -> None:
         vm,
         "halted, running",
         "suspended",
-    ]
-
-
-def test_another_operation_in_progress(pool: Pool) -> None:
-    vm = pool.vm()
-    with pool.store.transaction() as tx:
-        tx.update("VM", vm, {"current_operations": {"OpaqueRef:task": "changing_static_range"}})
-    assert pool.error("VM.set_memory", vm, 2 * GIB) == [
-        "OTHER_OPERATION_IN_PROGRESS",
-        "VM",
-        vm,
-        "changing_static_range",
-        "OpaqueRef:task",
     ]
 
 

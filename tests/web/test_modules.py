@@ -141,7 +141,9 @@ def test_ledger_parts_in_order_with_refs_that_hold_colons(run: RunModules) -> No
         ["web · RAM", 20],
         ["web · overhead", 1],
         ["Reservations in flight", 1],
+        ["Domains of another toolstack", 0],
         ["Free", 40],
+        ["Unaccounted", 0],
     ]
     assert sum(bytes_ for _, bytes_ in parts) == ledger["total"]
 

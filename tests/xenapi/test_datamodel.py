@@ -28,6 +28,7 @@ def test_the_served_model_loads_and_checks() -> None:
         "session",
         "task",
         "event",
+        "data_source",
     }
 
 
@@ -108,13 +109,13 @@ def test_decode_record_fills_defaults_and_requires_memory() -> None:
             "memory_dynamic_max": 2,
             "VCPUs_max": "1",
             "VCPUs_at_startup": 1,
-            "power_state": "Running",
+            "is_a_snapshot": True,
             "bogus": "ignored",
         },
     )
     assert record["memory_static_max"] == 2
     assert record["actions_after_crash"] == "restart"
-    assert "power_state" not in record  # DynamicRO: not the constructor's to set
+    assert "is_a_snapshot" not in record  # DynamicRO: not the constructor's to set
     assert "bogus" not in record
     with pytest.raises(Exception, match="missing field VCPUs_max"):
         decode_record(

@@ -329,4 +329,7 @@ def _phantom_target(
         reserve_kib,
         count_deficit=count_deficit,
     )
-    return next(target for domain, target in adjustments if domain is phantom)
+    for domain, target in adjustments:
+        if domain is phantom:
+            return target
+    raise AssertionError("the policy gives every domain it is given a target")

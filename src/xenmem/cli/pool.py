@@ -22,6 +22,7 @@ that its guests outlive the toolstack; deleting a host's file reboots it.
 from __future__ import annotations
 
 import random
+import time
 import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,9 +34,11 @@ from xenmem.memory.units import BYTES_PER_MIB, SizeParseError, bytes_of_kib, kib
 from xenmem.toolstack.pool import PoolHost, PoolSpec
 from xenmem.toolstack.records import HostView
 from xenmem.toolstack.runtime import BackendOf, HostBackend, PoolRuntime, start_pool
+from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xen import Clock, RealClock
 from xenmem.xen.simulator import (
     HostSpec,
+    KeptHostError,
     SimulatedHost,
     SimulatedLab,
     default_dom0_kib,
@@ -46,6 +49,7 @@ from xenmem.xen.simulator import (
 
 __all__ = [
     "DEFAULT_POOL",
+    "HostStateError",
     "PoolFileError",
     "dom0_memory_default",
     "host_spec",
@@ -60,6 +64,11 @@ _GIB = 1024 * BYTES_PER_MIB
 
 class PoolFileError(ValueError):
     """The pool file is unreadable or says something impossible; the message says what."""
+
+
+class HostStateError(ValueError):
+    """A kept host cannot be resumed (malformed, or its memory does not add up); the
+    message names the file."""
 
 
 def dom0_memory_default(memory: int) -> int:
@@ -161,24 +170,50 @@ async def start_simulated_pool(
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
     hosts_dir: Path | None = None,
+    rrd_path: Path | None = None,
+    wall_time: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
 ) -> PoolRuntime:
     """Start a pool of simulated hosts; with `hosts_dir` each host is kept there (and
-    resumed from there), and `clock` must start at `resume_time(hosts_dir, scale)`."""
+    resumed from there), and `clock` must start at `resume_time(hosts_dir, scale)`; the
+    RRDs are kept in `rrd_path`, on `wall_time`."""
     backend_of = _simulated_backend(clock, hosts_dir)
-    return await start_pool(store, spec, clock, backend_of, config=config, draw=draw)
+    return await start_pool(
+        store,
+        spec,
+        clock,
+        backend_of,
+        config=config,
+        draw=draw,
+        rrd_path=rrd_path,
+        wall_time=wall_time,
+        retry=retry,
+    )
 
 
 def simulated_pool(
-    spec: PoolSpec, state_dir: Path, time_scale: float
+    spec: PoolSpec, state_dir: Path, time_scale: float, retry: RetryPolicy | None = None
 ) -> Callable[[Store], Awaitable[PoolRuntime]]:
     """What `xenmem serve` starts by default: the simulated pool `spec` (on its first
     start), its hosts kept in `state_dir/hosts/`, on a clock running `time_scale`
-    simulated seconds per real second and resuming where the hosts were left."""
+    simulated seconds per real second and resuming where the hosts were left; the RRDs
+    kept in `state_dir/rrds.json`; calls wait for other operations as `retry` says. A kept
+    host that cannot be resumed raises `HostStateError`."""
 
     async def start(store: Store) -> PoolRuntime:
         hosts_dir = state_dir / "hosts"
         hosts_dir.mkdir(mode=0o700, exist_ok=True)
-        clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
-        return await start_simulated_pool(store, spec, clock, hosts_dir=hosts_dir)
+        try:
+            clock = RealClock(time_scale, start_s=resume_time(hosts_dir, time_scale))
+            return await start_simulated_pool(
+                store,
+                spec,
+                clock,
+                hosts_dir=hosts_dir,
+                rrd_path=state_dir / "rrds.json",
+                retry=retry,
+            )
+        except KeptHostError as error:
+            raise HostStateError(str(error)) from None
 
     return start

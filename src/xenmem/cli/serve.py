@@ -12,7 +12,16 @@ from pathlib import Path
 
 import uvicorn
 
-from xenmem.cli.pool import DEFAULT_POOL, PoolFileError, load_pool_file, simulated_pool
+from xenmem.cli.pool import (
+    DEFAULT_POOL,
+    HostStateError,
+    PoolFileError,
+    load_pool_file,
+    simulated_pool,
+)
+from xenmem.db.sqlite import private_dir
+from xenmem.files import LockedError, hold_lock
+from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.app import PoolStarter
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
@@ -22,6 +31,9 @@ __all__ = ["ROOT_PASSWORD_ENV", "listen", "register"]
 
 ROOT_PASSWORD_ENV = "XENMEM_ROOT_PASSWORD"
 DEFAULT_STATE_DIR = Path("xenmem-state")
+# Held by the server for its life: two servers on one state would each admit VMs against
+# their own books of the same hosts.
+LOCK_FILENAME = "serve.lock"
 
 
 def _time_scale(text: str) -> float:
@@ -42,6 +54,29 @@ def _seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expecting seconds > 0")
     return value
+
+
+def _wait_limit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid wait {text!r}: expecting seconds >= 0")
+    return value
+
+
+def _retry_delay(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    try:
+        delays = (float(low), float(high))
+    except ValueError:
+        delays = (-1.0, -1.0)
+    if not 0 <= delays[0] <= delays[1] < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid retry delay {text!r}: expecting MIN,MAX seconds with 0 <= MIN <= MAX"
+        )
+    return delays
 
 
 def listen(address: str, port: int) -> socket.socket:
@@ -90,6 +125,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SECONDS",
         help="end sessions idle for this long (default: 86400, a day, as xapi)",
     )
+    xapi = RetryPolicy()
+    serve.add_argument(
+        "--operation-wait",
+        type=_wait_limit,
+        default=xapi.limit_s,
+        metavar="SECONDS",
+        help="how long a call waits for another operation on the same VM to end before "
+        "answering OTHER_OPERATION_IN_PROGRESS; 0 answers at once (default: 7200, as xapi; "
+        "seconds of the simulated hosts' clock, as --time-scale runs it)",
+    )
+    serve.add_argument(
+        "--operation-retry-delay",
+        type=_retry_delay,
+        default=(xapi.min_delay_s, xapi.max_delay_s),
+        metavar="MIN,MAX",
+        help="a waiting call tries again after a random delay in [MIN, MAX] seconds, or as "
+        "soon as an operation ends (default: 1,20, as xapi)",
+    )
     tls = serve.add_argument_group("HTTPS")
     tls.add_argument(
         "--tls",
@@ -121,23 +174,47 @@ def _tls_files(
     return files
 
 
+def _lock_state(state_dir: Path, parser: argparse.ArgumentParser) -> None:
+    try:
+        private_dir(state_dir)
+        hold_lock(state_dir / LOCK_FILENAME)
+    except LockedError as error:
+        holder = f"PID {error.holder}" if error.holder else "a process starting"
+        parser.exit(
+            1,
+            f"{parser.prog}: error: the state directory {state_dir} is in use by another "
+            f"xenmem serve ({holder})\n",
+        )
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: error: cannot lock {state_dir}: {error.strerror}\n")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         pool = DEFAULT_POOL if args.pool is None else load_pool_file(args.pool)
     except PoolFileError as error:
         parser.error(str(error))
+    _lock_state(args.state, parser)
     config = ServerConfig(
         state_dir=args.state,
         root_password=os.environ.get(ROOT_PASSWORD_ENV),
         session_timeout=args.session_timeout,
     )
-    start_pool = simulated_pool(pool, args.state, args.time_scale)
+    retry = RetryPolicy(
+        min_delay_s=args.operation_retry_delay[0],
+        max_delay_s=args.operation_retry_delay[1],
+        limit_s=args.operation_wait,
+    )
+    start_pool = simulated_pool(pool, args.state, args.time_scale, retry)
     tls = _tls_files(args, parser)
     try:
         listener = listen(args.listen, args.port)
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
-    asyncio.run(_serve(config, start_pool, listener, tls))
+    try:
+        asyncio.run(_serve(config, start_pool, listener, tls))
+    except HostStateError as error:
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
     return 0
 
 
@@ -150,6 +227,7 @@ async def _serve(
     print("xenmem: booting the pool's hosts", flush=True)
     server = await open_server(config, start_pool)
     server.runtime.start_background()
+    server.collector.start()
     host, port = listener.getsockname()[:2]
     if server.generated_root_password is not None:
         print(
@@ -163,7 +241,7 @@ async def _serve(
         flush=True,
     )
     uv_config = uvicorn.Config(
-        XenAPIApp(server.dispatcher),
+        XenAPIApp(server.dispatcher, rrd_updates=server.rrd_updates),
         log_level="warning",
         access_log=False,
         # event.from calls block for up to a minute; do not wait for them on shutdown.
@@ -174,6 +252,7 @@ async def _serve(
     try:
         await uvicorn.Server(uv_config).serve(sockets=[listener])
     finally:
+        await server.collector.stop()
         await server.runtime.stop()
         server.conn.close()
         sys.stdout.flush()

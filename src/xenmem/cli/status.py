@@ -59,12 +59,15 @@ def _ledger_table(host: dict[str, Any]) -> Table:
     if "error" in ledger:
         table.add_row("unavailable", " ".join(ledger["error"]), style="red")
         return table
-    for part in ("xen", "reserve", "dom0", "reservations"):
+    for part in ("xen", "reserve", "dom0", "reservations", "other_domains"):
         table.add_row(part, _mib(ledger[part]))
     for vm in ledger["vms"]:
         table.add_row(f"{vm['vm']} RAM", _mib(vm["ram"]))
         table.add_row(f"{vm['vm']} overhead", _mib(vm["overhead"]))
     table.add_row("free", _mib(ledger["free"]))
+    # Memory none of the parts explains: 0 unless memory was lost or counted twice.
+    unaccounted = ledger["unaccounted"]
+    table.add_row("unaccounted", _mib(unaccounted), style="bold red" if unaccounted else None)
     table.add_row("total", _mib(ledger["total"]), style="bold")
     return table
 

@@ -7,8 +7,9 @@ scheduled_to_be_resident_on) is atomic. A transaction that raises changes nothin
 
 Each committed change of an object gets the next generation number (xapi's database
 generation), which event.from tokens count in. The store keeps, per object, the generation
-it was created at and last changed at, plus a tombstone for each deletion, so "what changed
-since generation g" costs the number of changes, not the number of objects.
+it was created at and last changed at, plus a tombstone for each recent deletion, so "what
+changed since generation g" costs the number of changes, not the number of objects.
+Tombstones are kept per class as xapi keeps its deletion log (see `_Deletions`).
 
 The store knows nothing of the XenAPI: the datamodel hands it one `Schema` per class
 (the complete default record, whether it persists, whether it has events) and the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid as uuidlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +100,38 @@ class _Entry:
     created: int
     generation: int
     deleted: bool = False
+
+
+# xapi's bounds of a table's deletion log (db_cache_types.ml, Table.remove).
+_DELETIONS_LIMIT = 512
+_DELETIONS_KEPT = 256
+
+
+class _Deletions:
+    """One class's recent deletions (ref, generation), bounded as xapi's deletion log.
+
+    The log starts with a placeholder entry and grows to 511 entries; the deletion that
+    would make it 512 cuts it to the newest 256 plus itself. Deletions cut off are
+    forgotten: event.from no longer reports them (clients notice through
+    valid_ref_counts), and event.next answers EVENTS_LOST to a client that had not yet
+    seen them.
+    """
+
+    def __init__(self) -> None:
+        self._entries: deque[tuple[str, int] | None] = deque([None])
+        self.forgotten = 0  # the generation of the newest deletion cut off
+
+    def add(self, ref: str, generation: int) -> list[tuple[str, int]]:
+        """Log a deletion; return the deletions cut off to make room."""
+        cut: list[tuple[str, int]] = []
+        if len(self._entries) + 1 >= _DELETIONS_LIMIT:
+            while len(self._entries) > _DELETIONS_KEPT:
+                entry = self._entries.popleft()
+                if entry is not None:
+                    cut.append(entry)
+                    self.forgotten = max(self.forgotten, entry[1])
+        self._entries.append((ref, generation))
+        return cut
 
 
 @dataclass(kw_only=True)
@@ -193,6 +226,7 @@ class Store:
         self._sums = {s.name: s for s in sums}
         self._totals: dict[str, dict[object, int]] = {name: {} for name in self._sums}
         self._log: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._deletions = {name: _Deletions() for name in self._schemas}
         self._generation = 0
         self._waiters: set[asyncio.Future[None]] = set()
         if conn is not None:
@@ -258,6 +292,11 @@ class Store:
             )
         changes.reverse()
         return changes
+
+    def forgotten(self, cls: str) -> int:
+        """The generation of the newest deletion of a `cls` object no longer reported
+        (0 if none): a client that has not seen changes up to it has lost events."""
+        return self._deletions[cls].forgotten
 
     def generation_of(self, cls: str, ref: str) -> int:
         entry = self._log.get((cls, ref))
@@ -363,6 +402,11 @@ class Store:
         if self._schemas[cls].events:
             self._log.pop(key, None)
             self._log[key] = entry
+            if entry.deleted:
+                for gone, generation in self._deletions[cls].add(ref, entry.generation):
+                    tombstone = self._log.get((cls, gone))
+                    if tombstone is not None and tombstone.generation == generation:
+                        del self._log[(cls, gone)]
 
     def _put(self, cls: str, ref: str, record: Record) -> None:
         self._tables[cls][ref] = record

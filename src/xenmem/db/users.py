@@ -1,7 +1,8 @@
 """Local users: a name, a role and a salted scrypt hash of the password.
 
 Read from the database at every login (never cached), so `xenmem user add` takes effect
-on a running server.
+on a running server. Every change of the users table counts up `users_generation`, which
+a running server compares against to notice changes made by another process.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-__all__ = ["User", "find_user", "hash_password", "set_user", "verify_password"]
+__all__ = [
+    "User",
+    "find_user",
+    "hash_password",
+    "set_user",
+    "users_generation",
+    "verify_password",
+]
+
+_GENERATION_KEY = "users_generation"
 
 # scrypt cost: 16 MiB of memory and ~50 ms per hash, which makes guessing expensive.
 _SCRYPT_N = 2**14
@@ -42,11 +52,24 @@ def verify_password(user: User, password: str) -> bool:
 def set_user(conn: sqlite3.Connection, name: str, role: str, password: str) -> None:
     """Create the user, or replace its role and password."""
     salt = secrets.token_bytes(_SALT_BYTES)
+    password_hash = hash_password(password, salt)
     with conn:
+        conn.execute("BEGIN")
         conn.execute(
             "INSERT OR REPLACE INTO users (name, role, salt, hash) VALUES (?, ?, ?, ?)",
-            (name, role, salt, hash_password(password, salt)),
+            (name, role, salt, password_hash),
         )
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (_GENERATION_KEY,),
+        )
+
+
+def users_generation(conn: sqlite3.Connection) -> int:
+    """How many times the users table has changed (0: never)."""
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (_GENERATION_KEY,)).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def find_user(conn: sqlite3.Connection, name: str) -> User | None:

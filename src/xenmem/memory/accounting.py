@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from xenmem.errors import HOST_NOT_ENOUGH_FREE_MEMORY
+from xenmem.errors import HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE
 from xenmem.memory.units import bytes_of_kib, round_down_to_mib
 from xenmem.memory.vm import AccountingPolicy, VmMemory, required_memory, start_requirement
 
@@ -56,7 +56,13 @@ def bisect(fits: Callable[[int], bool], lower: int, upper: int) -> int:
 
 
 def maximise_memory(vm: VmMemory, total: int, *, approximate: bool) -> int:
-    """VM.maximise_memory: the largest static_max (bytes, whole MiB) that fits in `total` (§2.5)."""
+    """VM.maximise_memory: the largest static_max (bytes, whole MiB) that fits in `total` (§2.5).
+
+    A negative total is INVALID_VALUE ["total", total] (xapi's bisection fails an
+    assertion: INTERNAL_ERROR).
+    """
+    if total < 0:
+        raise INVALID_VALUE("total", total)
     if approximate:
         vm = replace(vm, vcpus_max=APPROXIMATE_VCPUS)
 

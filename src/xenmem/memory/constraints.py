@@ -17,12 +17,15 @@ from xenmem.errors import (
 )
 
 __all__ = [
+    "VCPU_ORDER",
     "Constraints",
     "ValidationContext",
     "assert_valid_for_context",
     "ocaml_string_of_float",
     "validate_basic_parameters",
     "validate_memory",
+    "validate_new_vcpus_at_startup",
+    "validate_new_vcpus_max",
     "validate_shadow_multiplier",
     "validate_vcpus",
     "with_dynamic_range",
@@ -174,7 +177,24 @@ def ocaml_string_of_float(value: float) -> str:
     return text
 
 
+# The vCPU setters' error text, UTF-8 "≤" included (xapi_vm set_VCPUs_max/_at_startup).
+VCPU_ORDER = "VCPU values must satisfy: 0 < VCPUs_at_startup \u2264 VCPUs_max"
+
+
+def validate_new_vcpus_max(value: int, vcpus_at_startup: int) -> None:
+    """VM.set_VCPUs_max: at least 1 and at least VCPUs_at_startup (no upper bound)."""
+    if value < 1 or value < vcpus_at_startup:
+        raise INVALID_VALUE(VCPU_ORDER, value)
+
+
+def validate_new_vcpus_at_startup(value: int, vcpus_max: int) -> None:
+    """VM.set_VCPUs_at_startup: at least 1 and at most VCPUs_max."""
+    if value < 1 or value > vcpus_max:
+        raise INVALID_VALUE(VCPU_ORDER, value)
+
+
 def validate_vcpus(vcpus_max: int, vcpus_at_startup: int) -> None:
+    """The boot-time vCPU check (validate_basic_parameters), with its own errors."""
     if vcpus_max < 1:
         raise INVALID_VALUE("VCPUs_max", vcpus_max)
     if vcpus_at_startup < 1:

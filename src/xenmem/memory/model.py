@@ -15,6 +15,7 @@ from xenmem.memory.units import PAGES_PER_MIB, divide_rounding_up, pages_of_mib
 
 __all__ = [
     "DEFAULT_SHADOW_MULTIPLIER",
+    "MODELS",
     "DomainType",
     "MemoryModel",
     "model_for",
@@ -57,11 +58,17 @@ class MemoryModel:
     shim_mib: Callable[[int], int]
     can_start_ballooned_down: bool = True
 
-    def shadow_mib(self, static_max_mib: int, vcpus: int, multiplier: float) -> int:
+    @staticmethod
+    def shadow_base_mib(static_max_mib: int, vcpus: int) -> int:
+        """The shadow memory at multiplier 1.0."""
         pages = _SHADOW_PAGES_PER_VCPU * vcpus + 2 * static_max_mib
-        base_mib = divide_rounding_up(pages, PAGES_PER_MIB)
-        # int() truncates toward zero, as OCaml's Int64.of_float does (17 x 1.5 -> 25).
-        return max(1, int(base_mib * multiplier))
+        return divide_rounding_up(pages, PAGES_PER_MIB)
+
+    def shadow_mib(self, static_max_mib: int, vcpus: int, multiplier: float) -> int:
+        shadow = self.shadow_base_mib(static_max_mib, vcpus) * multiplier
+        # Below 1 (-inf included) xapi's `max 1L` gives 1; int() truncates toward zero,
+        # as OCaml's Int64.of_float does (17 x 1.5 -> 25).
+        return int(shadow) if shadow >= 1 else 1
 
     @staticmethod
     def vcpu_xen_mib(vcpus: int) -> int:
@@ -108,6 +115,9 @@ LINUX_MODEL = MemoryModel(
 PV_IN_PVH_MODEL = MemoryModel(
     name="PVinPVH", extra_internal_mib=1, extra_external_mib=1, shim_mib=_pvh_shim_mib
 )
+
+MODELS = (HVM_MODEL, LINUX_MODEL, PV_IN_PVH_MODEL)
+"""Every model, one per family of domain types."""
 
 _MODELS = {
     DomainType.HVM: HVM_MODEL,

@@ -13,6 +13,8 @@ __all__ = [
     "BYTES_PER_KIB",
     "BYTES_PER_MIB",
     "BYTES_PER_PAGE",
+    "INT64_MAX",
+    "INT64_MIN",
     "KIB_PER_MIB",
     "KIB_PER_PAGE",
     "PAGES_PER_MIB",
@@ -38,6 +40,9 @@ __all__ = [
 
 BYTES_PER_KIB = 1024
 BYTES_PER_MIB = 1024 * 1024
+# The range of the API's int and of xapi's Int64 arithmetic.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 BYTES_PER_PAGE = 4096
 KIB_PER_PAGE = 4
 KIB_PER_MIB = 1024

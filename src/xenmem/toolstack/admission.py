@@ -26,7 +26,7 @@ from xenmem.memory import (
 )
 from xenmem.toolstack.context import Context
 from xenmem.toolstack.host import host_free_bytes
-from xenmem.toolstack.records import PowerState, VmView
+from xenmem.toolstack.records import PowerState, VmView, read_pool
 
 __all__ = [
     "assert_can_boot_here",
@@ -89,7 +89,8 @@ def choose_host(ctx: Context, vm: str) -> str:
         host_view = ctx.host(host)
         guests = [*_guests(ctx, host), _limits(view)]
         summaries[host] = summarize_host(host_view.memory_total, host_view.memory_overhead, guests)
-    pool = next(iter(ctx.store.records("pool").values()))
+    pool = read_pool(ctx.store)
+    coordinator_bias = pool is not None and pool.coordinator_bias
 
     def passes(memory_check: bool) -> Callable[[str], bool]:
         def validate(host: str) -> bool:
@@ -109,7 +110,7 @@ def choose_host(ctx: Context, vm: str) -> str:
             draw=ctx.pool.draw,
             affinity=view.affinity if view.affinity != NULL_REF else None,
             coordinator=ctx.pool.coordinator,
-            coordinator_bias=bool(pool["coordinator_bias"]),
+            coordinator_bias=coordinator_bias,
         )
         if chosen is not None:
             return chosen

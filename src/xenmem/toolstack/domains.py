@@ -8,7 +8,9 @@ rewrite. Squeezed's errors become XenAPI errors here, once (§5.4).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from xenmem.balloon import CannotFreeThisMuchMemory, DomainsRefusedToCooperate, MemoryService
@@ -32,9 +34,10 @@ from xenmem.memory.units import bytes_of_kib, bytes_of_mib, kib_of_bytes_free
 from xenmem.xen import BootConfig, Clock, DomainInfo, GuestConfigError, Hypervisor, Lab, XenError
 from xenmem.xen import domain_path as path
 
-__all__ = ["BUILT_KEY", "VM_REF_KEY", "Domains", "guest_config_error"]
+__all__ = ["BUILT_KEY", "VM_REF_KEY", "Domains", "Reserved", "guest_config_error"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 XENOPSD = "xenopsd"
 # Keys xenmem's xenopsd keeps in a domain's xenstore directory (as xenopsd keeps the VM
@@ -45,6 +48,14 @@ BUILT_KEY = "xenmem/built"
 # guests whose balloon drivers have not loaded yet (squeezer.md §5.4).
 RESERVE_RETRY_INTERVAL_S = 10.0
 RESERVE_RETRY_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reserved:
+    """Memory squeezed holds for a domain about to be built: its reservation, in KiB."""
+
+    reservation_id: str
+    amount_kib: int
 
 
 def guest_config_error(error: GuestConfigError) -> XenAPIError:
@@ -64,6 +75,7 @@ class Domains:
         self._lab = lab
         self._session = XENOPSD
         self._domids = self._found_in_xenstore()
+        self._building: set[int] = set()
 
     def _found_in_xenstore(self) -> dict[str, int]:
         """Every domain a toolstack built here, found again after a restart."""
@@ -79,9 +91,18 @@ class Domains:
         """Log in to squeezed; that drops what reservations a previous toolstack left (§5.2)."""
         self._session = await self._memory.login("boot", XENOPSD)
 
-    def _saved(self) -> None:
-        if self._lab is not None:
+    def save(self) -> None:
+        """Keep a simulated host's state on disk, if it changed (a real host keeps itself).
+
+        A failure to write is not the operation's that changed it: the host is written
+        again at its next look (the monitor looks twice a second), so it is logged, not
+        raised."""
+        if self._lab is None:
+            return
+        try:
             self._lab.save()
+        except OSError as error:
+            _log.error("could not keep the simulated host's state: %s", error)
 
     # -- errors -----------------------------------------------------------------------
 
@@ -122,6 +143,11 @@ class Domains:
         """VM ref → domid of every domain built here."""
         return dict(self._domids)
 
+    @property
+    def building(self) -> frozenset[int]:
+        """The domids of domains being built (created, not yet resident)."""
+        return frozenset(self._building)
+
     def _domid(self, vm_ref: str) -> int:
         domid = self._domids.get(vm_ref)
         if domid is None:
@@ -143,6 +169,59 @@ class Domains:
 
     # -- building -----------------------------------------------------------------------
 
+    async def reserve(
+        self, vm: VmMemory, kind: BuildKind, *, exact_bytes: int | None = None
+    ) -> Reserved:
+        """Have squeezed free and reserve the VM's memory (squeezer.md §9.1). Cancelling
+        this leaves nothing behind: the record is written when the reservation succeeds,
+        with no wait after it."""
+        wanted = reservation_range(vm, kind, exact_bytes=exact_bytes)
+        reservation_id, amount_kib = await self._translated(lambda: self._reserve(wanted))
+        return Reserved(reservation_id=reservation_id, amount_kib=amount_kib)
+
+    async def build_reserved(
+        self,
+        vm_ref: str,
+        vm: VmMemory,
+        boot: BootConfig,
+        other_config: Mapping[str, str],
+        kind: BuildKind,
+        *,
+        reserved: Reserved,
+        paused: bool = False,
+    ) -> int:
+        """Create and build the VM's domain in `reserved` memory, then unpause it unless
+        `paused`; its domid. The reservation record is dropped whatever happens; a caller
+        that may be cancelled must let this finish (`run_to_completion`)."""
+        try:
+            if vm_ref in self._domids:
+                raise INTERNAL_ERROR(f"{vm_ref} already has a domain on this host")
+            domid = self._create(vm, boot, reserved.amount_kib)
+            self._building.add(domid)
+            try:
+                self._xen.xenstore.write(path(domid, VM_REF_KEY), vm_ref)
+                await self._translated(
+                    lambda: self._memory.transfer_reservation_to_domain(
+                        "build", self._session, reserved.reservation_id, domid
+                    )
+                )
+                booted = kind is not BuildKind.START
+                self._build(
+                    domid, vm, other_config, reserved.amount_kib, booted=booted, paused=paused
+                )
+            except BaseException:
+                self._xen.destroy_domain(domid)
+                raise
+            finally:
+                self._building.discard(domid)
+            self._domids[vm_ref] = domid
+        finally:
+            # Built or not, the record goes: the domain keeps memory/initial-reservation
+            # until it boots (clean_memory_reservation).
+            await self._memory.delete_reservation("build", self._session, reserved.reservation_id)
+        self.save()
+        return domid
+
     async def build(
         self,
         vm_ref: str,
@@ -154,33 +233,11 @@ class Domains:
         exact_bytes: int | None = None,
         paused: bool = False,
     ) -> int:
-        """Reserve, create and build the VM's domain (squeezer.md §9.1), then unpause it
-        unless `paused`; its domid."""
-        if vm_ref in self._domids:
-            raise INTERNAL_ERROR(f"{vm_ref} already has a domain on this host")
-        wanted = reservation_range(vm, kind, exact_bytes=exact_bytes)
-        reservation_id, amount_kib = await self._translated(lambda: self._reserve(wanted))
-        try:
-            domid = self._create(vm, boot, amount_kib)
-            try:
-                self._xen.xenstore.write(path(domid, VM_REF_KEY), vm_ref)
-                await self._translated(
-                    lambda: self._memory.transfer_reservation_to_domain(
-                        "build", self._session, reservation_id, domid
-                    )
-                )
-                booted = kind is not BuildKind.START
-                self._build(domid, vm, other_config, amount_kib, booted=booted, paused=paused)
-            except BaseException:
-                self._xen.destroy_domain(domid)
-                raise
-        finally:
-            # Built or not, the record goes: the domain keeps memory/initial-reservation
-            # until it boots (clean_memory_reservation).
-            await self._memory.delete_reservation("build", self._session, reservation_id)
-        self._domids[vm_ref] = domid
-        self._saved()
-        return domid
+        """Reserve, then build (for callers that are not cancelled midway)."""
+        reserved = await self.reserve(vm, kind, exact_bytes=exact_bytes)
+        return await self.build_reserved(
+            vm_ref, vm, boot, other_config, kind, reserved=reserved, paused=paused
+        )
 
     def _create(self, vm: VmMemory, boot: BootConfig, amount_kib: int) -> int:
         try:
@@ -228,7 +285,7 @@ class Domains:
         """Put the VM's recorded range back in xenstore (a change cut short by a crash);
         squeezed's next periodic balance acts on it."""
         self._write_range(self._domid(vm_ref), minimum, maximum)
-        self._saved()
+        self.save()
 
     def _write_range(self, domid: int, minimum: int, maximum: int) -> None:
         store = self._xen.xenstore
@@ -238,23 +295,23 @@ class Domains:
     async def set_dynamic_range(self, vm_ref: str, minimum: int, maximum: int) -> None:
         """Write the new range and rebalance at once, as xenopsd does (squeezer.md §9.2)."""
         self._write_range(self._domid(vm_ref), minimum, maximum)
-        self._saved()
+        self.save()
         await self._translated(lambda: self._memory.balance_memory("set_memory_dynamic_range"))
-        self._saved()
+        self.save()
 
     def destroy(self, vm_ref: str) -> None:
         domid = self._domids.pop(vm_ref, None)
         if domid is not None:
             self._xen.destroy_domain(domid)
-            self._saved()
+            self.save()
 
     def pause(self, vm_ref: str) -> None:
         self._xen.pause_domain(self._domid(vm_ref))
-        self._saved()
+        self.save()
 
     def unpause(self, vm_ref: str) -> None:
         self._xen.unpause_domain(self._domid(vm_ref))
-        self._saved()
+        self.save()
 
     def suspend(self, vm_ref: str) -> int:
         """Save and destroy the domain; the suspend image's memory, in bytes."""
@@ -270,5 +327,5 @@ class Domains:
             self._xen.set_shadow_allocation(info.domid, shadow_mib)
         except XenError:
             return bytes_of_mib(shadow_mib - info.shadow_mib)
-        self._saved()
+        self.save()
         return None

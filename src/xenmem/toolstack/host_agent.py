@@ -15,12 +15,13 @@ from xenmem.balloon import MemoryService, Squeezer, SqueezerConfig
 from xenmem.balloon.snapshot import Snapshot, read_host
 from xenmem.errors import INTERNAL_ERROR
 from xenmem.memory.accounting import host_memory_overhead
-from xenmem.memory.units import bytes_of_kib, bytes_of_mib, mib_of_kib_free
+from xenmem.memory.units import bytes_of_kib, bytes_of_mib, kib_of_mib, mib_of_kib_free
 from xenmem.toolstack.domains import Domains
 from xenmem.toolstack.host_stats import DomainStat, domain_stats
+from xenmem.toolstack.memory_sources import HostMemory, read_memory
 from xenmem.xen import Clock, Hypervisor, Lab
 
-__all__ = ["BootFree", "HostAgent", "HostBoot"]
+__all__ = ["BootMeasures", "HostAgent", "HostBoot"]
 
 # Before a migration xenopsd waits this long for the guest to balloon down (§9.4).
 MIGRATION_BALLOON_TIMEOUT_S = 120.0
@@ -28,12 +29,15 @@ MIGRATION_BALLOON_POLL_S = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class BootFree:
-    """The host's free memory at boot, in bytes: squeezed measures it once per host boot
-    (`boot_id`, see `Hypervisor.boot_id`), and the toolstack keeps it across its restarts."""
+class BootMeasures:
+    """What is measured once per host boot (`boot_id`, see `Hypervisor.boot_id`) and kept
+    by the toolstack across its restarts, in bytes: the free memory at boot as squeezed
+    samples it (xapi-memory.md §5), and Xen's own share (hypervisor, heap, crash kernel:
+    what no domain holds and is not free), which does not change while the host runs."""
 
     boot_id: str
     free_bytes: int
+    xen_bytes: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,13 +45,13 @@ class HostBoot:
     """What a host reports when its toolstack starts (xapi-memory.md §5), in bytes."""
 
     total_bytes: int
-    boot_free: BootFree
+    measures: BootMeasures
     reserved_kib: int
     dom0_bytes: int
 
     @property
     def memory_overhead(self) -> int:
-        return host_memory_overhead(self.total_bytes, self.boot_free.free_bytes, self.reserved_kib)
+        return host_memory_overhead(self.total_bytes, self.measures.free_bytes, self.reserved_kib)
 
 
 class HostAgent:
@@ -64,26 +68,43 @@ class HostAgent:
         self.memory = MemoryService(self._squeezer)
         self.domains = Domains(xen=xen, clock=clock, memory=self.memory, lab=lab)
         self._balancer: asyncio.Task[None] | None = None
+        self.xen_bytes = 0  # Xen's own share, known once booted
 
     # -- host life --------------------------------------------------------------------
 
-    async def boot(self, previous: BootFree | None = None) -> HostBoot:
-        """Log in to squeezed and report the host's numbers. The boot-time free memory is
-        sampled once per host boot (§5): `previous`, if measured in this boot, is kept."""
+    async def boot(self, previous: BootMeasures | None = None) -> HostBoot:
+        """Log in to squeezed and report the host's numbers. What is measured once per
+        host boot is measured now, unless `previous` was measured in this boot."""
         boot_id = self._xen.boot_id()
         if previous is not None and previous.boot_id == boot_id:
-            boot_free = previous
+            measures = previous
         else:
-            measured = await self.memory.get_host_initial_free_memory("boot")
-            boot_free = BootFree(boot_id=boot_id, free_bytes=measured)
+            measures = BootMeasures(
+                boot_id=boot_id,
+                free_bytes=await self.memory.get_host_initial_free_memory("boot"),
+                xen_bytes=self._xen_share_bytes(),
+            )
+        self.xen_bytes = measures.xen_bytes
         await self.domains.login()
         self.save()
         return HostBoot(
-            total_bytes=bytes_of_mib(mib_of_kib_free(self._xen.physinfo().total_kib)),
-            boot_free=boot_free,
+            total_bytes=self.total_bytes,
+            measures=measures,
             reserved_kib=self.memory.get_host_reserved_memory("boot"),
             dom0_bytes=self._dom0_bytes(),
         )
+
+    @property
+    def total_bytes(self) -> int:
+        """The host's memory as xapi records it (host_metrics.memory_total): whole MiB."""
+        return bytes_of_mib(mib_of_kib_free(self._xen.physinfo().total_kib))
+
+    def _xen_share_bytes(self) -> int:
+        """What of `total_bytes` no domain holds and is not free (Xen's share; the
+        fraction of a MiB that memory_total leaves out is not counted)."""
+        physinfo, domains = self._xen.sample()
+        held = sum(d.tot_kib + kib_of_mib(d.shadow_mib) for d in domains)
+        return self.total_bytes - bytes_of_kib(physinfo.free_kib + physinfo.scrub_kib + held)
 
     def _dom0_bytes(self) -> int:
         for info in self._xen.domains():
@@ -105,9 +126,7 @@ class HostAgent:
         self.save()
 
     def save(self) -> None:
-        """Keep a simulated host's state on disk, if it changed (a real host keeps itself)."""
-        if self.lab is not None:
-            self.lab.save()
+        self.domains.save()
 
     # -- observing --------------------------------------------------------------------
 
@@ -125,6 +144,10 @@ class HostAgent:
     def snapshot(self) -> Snapshot:
         """One look at the host, as squeezed takes it; reads only."""
         return read_host(self._xen, self.config)
+
+    def memory_reading(self) -> HostMemory:
+        """What xcp-rrdd's squeezed plugin reads from the host."""
+        return read_memory(self._xen)
 
     def stats(self, snapshot: Snapshot | None = None) -> dict[str, DomainStat]:
         """VM.stat for every domain built here, from one look at the host (or `snapshot`)."""

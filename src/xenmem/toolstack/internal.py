@@ -15,8 +15,8 @@ SIMULATED_HOST = "xenmem_simulated_host"
 """Keyed by host ref: the pool file's sizes for it, in bytes, and its CPU count."""
 
 HOST_BOOT = "xenmem_host_boot"
-"""Keyed by host ref: the host boot (Hypervisor.boot_id) whose free memory at boot was
-measured, and that measurement in bytes (squeezed measures it once per host boot)."""
+"""Keyed by host ref: what was measured once per host boot (Hypervisor.boot_id), in bytes:
+the free memory at boot and Xen's own share."""
 
 SUSPEND_IMAGE = "xenmem_suspend_image"
 """Keyed by VM ref: the memory a suspended VM's image holds, in bytes (xenopsd's
@@ -29,5 +29,9 @@ INTERNAL_SCHEMAS = (
         events=False,
     ),
     Schema(name=SUSPEND_IMAGE, defaults={"memory_bytes": 0}, events=False),
-    Schema(name=HOST_BOOT, defaults={"boot_id": "", "boot_free_bytes": 0}, events=False),
+    Schema(
+        name=HOST_BOOT,
+        defaults={"boot_id": "", "boot_free_bytes": 0, "xen_bytes": 0},
+        events=False,
+    ),
 )

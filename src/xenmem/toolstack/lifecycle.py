@@ -21,11 +21,19 @@ from xenmem.errors import (
 )
 from xenmem.memory.domain_build import BuildKind
 from xenmem.toolstack.admission import assert_can_boot_here, choose_host, validate_for_boot
+from xenmem.toolstack.completion import run_to_completion
 from xenmem.toolstack.context import Context, implements
+from xenmem.toolstack.domains import Reserved
 from xenmem.toolstack.guard import vm_operation
 from xenmem.toolstack.internal import SUSPEND_IMAGE
 from xenmem.toolstack.ledger import memory_ledger
-from xenmem.toolstack.records import PowerState, VmOperation, VmView, update_memory_overhead
+from xenmem.toolstack.records import (
+    NO_DOMAIN_METRICS,
+    PowerState,
+    VmOperation,
+    VmView,
+    update_memory_overhead,
+)
 from xenmem.xen import BootConfig
 
 __all__ = ["LEDGER_KEY", "boot_config"]
@@ -54,7 +62,8 @@ def _assert_startable(ctx: Context, vm: str, *, force: bool) -> None:
     validate_for_boot(view)
     ctx.pool.check_guest(view.other_config)
     pinned = view.constraints.are_valid_and_pinned_at_static_max
-    if not force and view.nested_virt and not pinned:
+    # CP-18860: the platform key itself, whatever VM_metrics says.
+    if not force and view.platform_nested_virt and not pinned:
         raise MEMORY_CONSTRAINT_VIOLATION_MAXPIN("nested virt")
 
 
@@ -98,42 +107,73 @@ async def _boot(
     paused: bool,
     exact_bytes: int | None = None,
 ) -> None:
-    """Build the domain on `host` (already scheduled there), then make it resident."""
+    """Build the domain on `host` (already scheduled there), then make it resident.
+
+    Waiting for memory may be cancelled; once the memory is reserved, the build and its
+    record run to completion (a cancelled start ends with the VM running, never with a
+    domain the records do not know).
+    """
     view = ctx.vm(vm)
+    domains = ctx.pool.agent(host).domains
+    try:
+        reserved = await domains.reserve(view.memory, kind, exact_bytes=exact_bytes)
+    except XenAPIError as error:
+        _record_refusal(ctx, host, error)
+        _unschedule(ctx, vm)
+        raise
+    except BaseException:
+        _unschedule(ctx, vm)
+        raise
+    await run_to_completion(_build(ctx, view, host, kind, reserved, paused=paused))
+
+
+async def _build(
+    ctx: Context, view: VmView, host: str, kind: BuildKind, reserved: Reserved, *, paused: bool
+) -> None:
+    """Build the VM's domain in reserved memory and record it resident; if recording
+    fails, the domain goes again (the records and Xen never disagree)."""
+    vm = view.ref
     agent = ctx.pool.agent(host)
     try:
-        domid = await agent.domains.build(
+        domid = await agent.domains.build_reserved(
             vm,
             view.memory,
             boot_config(view),
             view.other_config,
             kind,
-            exact_bytes=exact_bytes,
+            reserved=reserved,
             paused=paused,
         )
-    except XenAPIError as error:
-        _record_refusal(ctx, host, error)
-        raise
     finally:
         _unschedule(ctx, vm)
-    stat = agent.stat(vm)
-    with ctx.store.transaction() as tx:
-        tx.update(
-            "VM",
-            vm,
-            {
-                "resident_on": host,
-                "scheduled_to_be_resident_on": NULL_REF,
-                "power_state": (PowerState.PAUSED if paused else PowerState.RUNNING).value,
-                "domid": domid,
-                "memory_target": stat.target_bytes,
-            },
-        )
-        tx.update(
-            "VM_metrics",
-            view.metrics,
-            {"memory_actual": stat.actual_bytes, "start_time": datetime.now(UTC)},
-        )
+    try:
+        stat = agent.stat(vm)
+        with ctx.store.transaction() as tx:
+            tx.update(
+                "VM",
+                vm,
+                {
+                    "resident_on": host,
+                    "power_state": (PowerState.PAUSED if paused else PowerState.RUNNING).value,
+                    "domid": domid,
+                    "memory_target": stat.target_bytes,
+                },
+            )
+            metrics: dict[str, object] = {
+                "memory_actual": stat.actual_bytes,
+                "start_time": datetime.now(UTC),
+            }
+            if kind is not BuildKind.MIGRATION:
+                # What xenopsd reports of the domain it built from the VM's platform keys;
+                # a migrated domain keeps what it was built with (xapi_xenops, VM_metrics).
+                metrics |= {
+                    "nested_virt": view.platform_nested_virt,
+                    "nomigrate": view.platform_nomigrate,
+                }
+            tx.update("VM_metrics", view.metrics, metrics)
+    except BaseException:
+        agent.domains.destroy(vm)
+        raise
 
 
 async def _start(ctx: Context, vm: str, host: str | None, paused: bool, force: bool) -> None:
@@ -164,7 +204,7 @@ def _halted(ctx: Context, vm: str) -> None:
             vm,
             {"power_state": PowerState.HALTED.value, "resident_on": NULL_REF, "domid": -1},
         )
-        tx.update("VM_metrics", metrics, {"memory_actual": 0})
+        tx.update("VM_metrics", metrics, NO_DOMAIN_METRICS)
 
 
 async def _shut_down(ctx: Context, vm: str, op: VmOperation) -> None:
@@ -201,7 +241,7 @@ async def suspend(ctx: Context, vm: str) -> None:
                 vm,
                 {"power_state": PowerState.SUSPENDED.value, "resident_on": NULL_REF, "domid": -1},
             )
-            tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+            tx.update("VM_metrics", view.metrics, NO_DOMAIN_METRICS)
 
 
 def _suspend_image_bytes(ctx: Context, vm: str) -> int:
@@ -268,13 +308,15 @@ async def pool_migrate(ctx: Context, vm: str, host: str, options: Mapping[str, s
             await sender.balloon_for_migration(vm, limits.dynamic_min, limits.dynamic_max)
             limit_bytes = sender.stat(vm).limit_bytes
         except BaseException:
+            # Failed or cancelled: the VM stays where it was, with its own range back
+            # (squeezed's next balance moves it there).
             _unschedule(ctx, vm)
+            sender.domains.restore_range(vm, limits.dynamic_min, limits.dynamic_max)
             raise
         try:
             await _boot(ctx, vm, host, BuildKind.MIGRATION, paused=False, exact_bytes=limit_bytes)
         except BaseException:
-            # The VM stays where it was, with its own range back.
-            await sender.domains.set_dynamic_range(vm, limits.dynamic_min, limits.dynamic_max)
+            sender.domains.restore_range(vm, limits.dynamic_min, limits.dynamic_max)
             raise
         sender.domains.destroy(vm)
         # The receiver built the domain with the VM's own range; rebalance to it now.

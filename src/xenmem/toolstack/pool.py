@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from xenmem.db import Store
 from xenmem.toolstack.internal import SIMULATED_HOST
+from xenmem.toolstack.records import PowerState, read_pool
 from xenmem.toolstack.templates import create_templates
 
 __all__ = ["API_VERSION", "PoolHost", "PoolSpec", "boot_pool", "declared_host"]
@@ -78,7 +79,7 @@ def _boot_host(store: Store, spec: PoolHost, now: datetime) -> str:
             "VM",
             {
                 "name_label": f"Control domain on host: {spec.name}",
-                "power_state": "Running",
+                "power_state": PowerState.RUNNING.value,
                 "is_control_domain": True,
                 "resident_on": host,
                 "domain_type": "pv",
@@ -111,8 +112,9 @@ def boot_pool(store: Store, spec: PoolSpec, now: datetime | None = None) -> str:
 
     Returns the pool's master host.
     """
-    for pool in store.records("pool").values():
-        return str(pool["master"])
+    existing = read_pool(store)
+    if existing is not None:
+        return existing.coordinator
     now = now or datetime.now(UTC)
     hosts = [_boot_host(store, h, now) for h in spec.hosts]
     with store.transaction() as tx:

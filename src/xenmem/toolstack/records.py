@@ -22,13 +22,22 @@ from xenmem.errors import HANDLE_INVALID
 from xenmem.memory import Constraints, DomainType, VmMemory, compute_memory_overhead
 
 __all__ = [
+    "NESTED_VIRT_KEY",
+    "NOMIGRATE_KEY",
+    "NO_DOMAIN_METRICS",
     "HostView",
+    "PoolView",
     "PowerState",
     "Reader",
     "VmOperation",
     "VmView",
+    "is_domain_zero",
+    "is_true",
     "memory_of",
+    "nested_virt",
+    "nomigrate",
     "read_host",
+    "read_pool",
     "read_vm",
     "stored_overhead",
     "update_memory_overhead",
@@ -104,6 +113,12 @@ class Reader(Protocol):
     def get(self, cls: str, ref: str) -> Record | None: ...
 
 
+def is_true(value: str | None) -> bool:
+    """A map value as xapi reads a flag: "1", or "true" in any case (`bool_of_assoc`,
+    `Vm_platform.is_true` with default false)."""
+    return value is not None and (value == "1" or value.lower() == "true")
+
+
 def _int(record: Record, name: str) -> int:
     value = record[name]
     if not isinstance(value, int) or isinstance(value, bool):
@@ -123,6 +138,13 @@ def _str_map(record: Record, name: str) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} is not a map: {value!r}")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _str_list(record: Record, name: str) -> list[str]:
+    value = record[name]
+    if not isinstance(value, list):
+        raise TypeError(f"{name} is not a list: {value!r}")
+    return [str(v) for v in value]
 
 
 def _get(reader: Reader, cls: str, ref: str) -> Record:
@@ -155,6 +177,8 @@ class VmView:
     scheduled_to_be_resident_on: str
     affinity: str
     metrics: str
+    parent: str
+    children: tuple[str, ...]
     hvm_boot_policy: str
     pv_kernel: str
     pv_ramdisk: str
@@ -183,6 +207,8 @@ class VmView:
             scheduled_to_be_resident_on=str(record["scheduled_to_be_resident_on"]),
             affinity=str(record["affinity"]),
             metrics=str(record["metrics"]),
+            parent=str(record["parent"]),
+            children=tuple(_str_list(record, "children")),
             hvm_boot_policy=str(record["HVM_boot_policy"]),
             pv_kernel=str(record["PV_kernel"]),
             pv_ramdisk=str(record["PV_ramdisk"]),
@@ -194,9 +220,15 @@ class VmView:
         return self.memory.constraints
 
     @property
-    def nested_virt(self) -> bool:
-        """platform:nested-virt, the flag xapi reads for a VM's nested virtualisation."""
-        return self.platform.get("nested-virt") == "true"
+    def platform_nested_virt(self) -> bool:
+        """platform:nested-virt, which VM.start checks (xapi_vm `assert_memory_constraints`)
+        and a domain is built with."""
+        return is_true(self.platform.get(NESTED_VIRT_KEY))
+
+    @property
+    def platform_nomigrate(self) -> bool:
+        """platform:nomigrate, which a domain is built with."""
+        return is_true(self.platform.get(NOMIGRATE_KEY))
 
 
 def stored_overhead(record: Record) -> int:
@@ -248,6 +280,36 @@ class HostView:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PoolView:
+    """What the toolstack reads of the pool record."""
+
+    ref: str
+    coordinator: str
+    coordinator_bias: bool
+    dmc_enabled: bool
+    other_config: Mapping[str, str]
+
+    @classmethod
+    def of(cls, ref: str, record: Record) -> PoolView:
+        restrictions = _str_map(record, "restrictions")
+        return cls(
+            ref=ref,
+            coordinator=str(record["master"]),
+            coordinator_bias=bool(record["coordinator_bias"]),
+            # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
+            dmc_enabled=restrictions.get("restrict_dmc") == "false",
+            other_config=_str_map(record, "other_config"),
+        )
+
+
+def read_pool(store: Store) -> PoolView | None:
+    """The pool's one record, or None before the pool's first boot."""
+    for ref, record in store.records("pool").items():
+        return PoolView.of(ref, record)
+    return None
+
+
 def read_vm(reader: Reader, ref: str) -> VmView:
     """The VM's view, or HANDLE_INVALID [VM, ref]."""
     return VmView.of(ref, _get(reader, "VM", ref))
@@ -257,6 +319,47 @@ def read_host(reader: Reader, ref: str) -> HostView:
     """The host's view (with its metrics), or HANDLE_INVALID [host, ref]."""
     record = _get(reader, "host", ref)
     return HostView.of(ref, record, _get(reader, "host_metrics", str(record["metrics"])))
+
+
+NESTED_VIRT_KEY = "nested-virt"
+NOMIGRATE_KEY = "nomigrate"
+NO_DOMAIN_METRICS: Mapping[str, object] = {
+    "memory_actual": 0,
+    "nested_virt": False,
+    "nomigrate": False,
+}
+"""VM_metrics once the VM's domain is gone (shut down, suspended): what xenopsd reports
+for a VM without a domain (its `halted_vm` state), which xapi copies into VM_metrics."""
+
+
+def _metrics_flag(reader: Reader, vm: VmView, field: str, platform_key: str) -> bool:
+    """A flag xapi reads from VM_metrics (where the last domain build put it), or from the
+    platform key when the VM has no metrics (xapi_vm_lifecycle `nested_virt`, `nomigrate`)."""
+    metrics = reader.get("VM_metrics", vm.metrics)
+    if metrics is None:
+        return is_true(vm.platform.get(platform_key))
+    return bool(metrics[field])
+
+
+def nested_virt(reader: Reader, vm: VmView) -> bool:
+    """Whether the VM uses nested virtualisation, as xapi decides it: VM_metrics.nested_virt
+    (what its domain was built with while it has one; false before and after, and what
+    the source had for a snapshot, clone or copy), else platform:nested-virt."""
+    return _metrics_flag(reader, vm, "nested_virt", NESTED_VIRT_KEY)
+
+
+def nomigrate(reader: Reader, vm: VmView) -> bool:
+    """Whether the VM must not move: VM_metrics.nomigrate, else platform:nomigrate."""
+    return _metrics_flag(reader, vm, "nomigrate", NOMIGRATE_KEY)
+
+
+def is_domain_zero(reader: Reader, vm: VmView) -> bool:
+    """Whether the VM is dom0: a control domain that is the control domain of the host it
+    is resident on (xapi's Helpers.is_domain_zero)."""
+    if not vm.is_control_domain:
+        return False
+    host = reader.get("host", vm.resident_on)
+    return host is not None and host["control_domain"] == vm.ref
 
 
 def update_memory_overhead(store: Store, vm: str) -> None:

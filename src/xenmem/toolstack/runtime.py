@@ -17,19 +17,30 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from xenmem.balloon import SqueezerConfig
 from xenmem.db import NULL_REF, Store
 from xenmem.errors import HOST_NOT_LIVE
 from xenmem.memory import compute_memory_overhead
 from xenmem.toolstack.domains import guest_config_error
-from xenmem.toolstack.host_agent import BootFree, HostAgent, HostBoot
+from xenmem.toolstack.host_agent import BootMeasures, HostAgent, HostBoot
 from xenmem.toolstack.host_stats import DomainStat
 from xenmem.toolstack.internal import HOST_BOOT, SUSPEND_IMAGE
 from xenmem.toolstack.pool import PoolHost, PoolSpec, boot_pool, declared_host
-from xenmem.toolstack.records import HostView, PowerState, read_host, read_vm
+from xenmem.toolstack.records import (
+    NO_DOMAIN_METRICS,
+    HostView,
+    PowerState,
+    read_host,
+    read_pool,
+    read_vm,
+)
+from xenmem.toolstack.rrdd import Rrdd
+from xenmem.toolstack.waiting import OperationWaits, RetryPolicy
 from xenmem.xen import Clock, GuestConfigError, Hypervisor, Lab
 
 __all__ = [
@@ -68,8 +79,15 @@ class PoolRuntime:
     agents: Mapping[str, HostAgent]
     coordinator: str
     dmc_enabled: bool
+    rrdd: Rrdd
     draw: Callable[[], float] = random.random
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    waits: OperationWaits = field(init=False, repr=False)
     _monitor: asyncio.Task[None] | None = field(default=None, repr=False)
+    _sampler: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.waits = OperationWaits(self.retry, self.clock, self.draw)
 
     def agent(self, host: str) -> HostAgent:
         agent = self.agents.get(host)
@@ -88,18 +106,22 @@ class PoolRuntime:
                 return
 
     def start_background(self) -> None:
-        """squeezed's periodic rebalance on every host, and the monitor."""
+        """squeezed's periodic rebalance on every host, the monitor and the RRDs."""
         for agent in self.agents.values():
             agent.start_balancing()
         if self._monitor is None:
             self._monitor = asyncio.create_task(self._monitor_forever())
+        if self._sampler is None:
+            self._sampler = asyncio.create_task(self.rrdd.run_forever())
 
     async def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
+        for task in (self._monitor, self._sampler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._monitor = self._sampler = None
+        await self.rrdd.save()
         for agent in self.agents.values():
             await agent.stop()
 
@@ -159,14 +181,14 @@ def balloon_health(stat: DomainStat) -> dict[str, str]:
     return keys
 
 
-def _previous_boot_free(store: Store, host: str) -> BootFree | None:
-    """The host's boot-time free memory as recorded at the toolstack's last start."""
+def _previous_measures(store: Store, host: str) -> BootMeasures | None:
+    """What was measured of the host's boot, as recorded at the toolstack's last start."""
     stored = store.get(HOST_BOOT, host)
     if stored is None:
         return None
-    measured = stored["boot_free_bytes"]
-    assert isinstance(measured, int)
-    return BootFree(boot_id=str(stored["boot_id"]), free_bytes=measured)
+    free, xen = stored["boot_free_bytes"], stored["xen_bytes"]
+    assert isinstance(free, int) and isinstance(xen, int)
+    return BootMeasures(boot_id=str(stored["boot_id"]), free_bytes=free, xen_bytes=xen)
 
 
 def _record_boot(store: Store, host: str, agent: HostAgent, boot: HostBoot) -> None:
@@ -179,7 +201,12 @@ def _record_boot(store: Store, host: str, agent: HostAgent, boot: HostBoot) -> N
             {"memory_total": boot.total_bytes, "memory_free": agent.free_bytes},
         )
         tx.update("host", host, {"memory_overhead": boot.memory_overhead})
-        measured = {"boot_id": boot.boot_free.boot_id, "boot_free_bytes": boot.boot_free.free_bytes}
+        measures = boot.measures
+        measured = {
+            "boot_id": measures.boot_id,
+            "boot_free_bytes": measures.free_bytes,
+            "xen_bytes": measures.xen_bytes,
+        }
         if tx.get(HOST_BOOT, host) is None:
             tx.create(HOST_BOOT, measured, ref=host)
         else:
@@ -250,7 +277,7 @@ def _reconcile(store: Store, agents: Mapping[str, HostAgent]) -> None:
                     "resident_on": NULL_REF,
                     "domid": -1,
                 }
-                tx.update("VM_metrics", view.metrics, {"memory_actual": 0})
+                tx.update("VM_metrics", view.metrics, NO_DOMAIN_METRICS)
             tx.update("VM", vm, changes)
     for agent, vm in doomed:
         agent.domains.destroy(vm)
@@ -267,8 +294,13 @@ async def start_pool(
     *,
     config: SqueezerConfig | None = None,
     draw: Callable[[], float] = random.random,
+    rrd_path: Path | None = None,
+    wall_time: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
 ) -> PoolRuntime:
-    """Create the pool's records on the first start, boot every host's agent, reconcile."""
+    """Create the pool's records on the first start, boot every host's agent, reconcile;
+    the RRDs are kept in `rrd_path` (if any), on `wall_time`; `retry` says how calls wait
+    for another operation to end (xapi's by default)."""
     coordinator = boot_pool(store, spec)
     squeezer_config = config or SqueezerConfig()
     agents = {}
@@ -277,20 +309,20 @@ async def start_pool(
         agents[host] = HostAgent(
             xen=backend.xen, clock=clock, config=squeezer_config, lab=backend.lab
         )
-    previous = {host: _previous_boot_free(store, host) for host in agents}
+    previous = {host: _previous_measures(store, host) for host in agents}
     boots = await asyncio.gather(*(agent.boot(previous[host]) for host, agent in agents.items()))
     for (host, agent), boot in zip(agents.items(), boots, strict=True):
         _record_boot(store, host, agent, boot)
     _reconcile(store, agents)
-    pool = next(iter(store.records("pool").values()))
-    restrictions = pool["restrictions"]
-    assert isinstance(restrictions, Mapping)
+    pool = read_pool(store)
+    assert pool is not None, "boot_pool created the pool"
     return PoolRuntime(
         store=store,
         clock=clock,
         agents=agents,
         coordinator=coordinator,
-        # DMC is on only when the pool says restrict_dmc = false (xapi-memory.md §3.2).
-        dmc_enabled=restrictions.get("restrict_dmc") == "false",
+        dmc_enabled=pool.dmc_enabled,
+        rrdd=Rrdd(store, agents, coordinator, path=rrd_path, wall_time=wall_time),
         draw=draw,
+        retry=retry or RetryPolicy(),
     )

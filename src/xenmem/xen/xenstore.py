@@ -6,7 +6,12 @@ import itertools
 
 from xenmem.xen.port import Watch, WatchCallback
 
-__all__ = ["KeyTree"]
+__all__ = ["KeyTree", "is_key"]
+
+
+def is_key(path: str) -> bool:
+    """Whether `path` is an absolute key (`/a/b`, no empty part)."""
+    return path.startswith("/") and path != "/" and "//" not in path and not path.endswith("/")
 
 
 def _is_under(path: str, prefix: str) -> bool:
@@ -36,7 +41,7 @@ class KeyTree:
         return self._values.get(path)
 
     def write(self, path: str, value: str) -> None:
-        if not path.startswith("/") or path == "/" or "//" in path or path.endswith("/"):
+        if not is_key(path):
             raise ValueError(f"not an absolute xenstore key: {path!r}")
         self._create(path)
         self._values[path] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xenmem import toolstack
@@ -13,12 +13,14 @@ from xenmem.db import Store
 from xenmem.db.sqlite import connect
 from xenmem.db.users import find_user, set_user, verify_password
 from xenmem.toolstack.runtime import PoolRuntime
+from xenmem.xenapi.collector import Collector, CollectorConfig
 from xenmem.xenapi.datamodel import Kind
 from xenmem.xenapi.dispatch import Body, Dispatcher
 from xenmem.xenapi.events import Events
 from xenmem.xenapi.generic import generic_body
 from xenmem.xenapi.model import INDEXES, MODEL, RELATIONS, SUMS, event_classes, schemas
 from xenmem.xenapi.roles import POOL_ADMIN
+from xenmem.xenapi.rrd_updates import RrdUpdates
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT, Sessions
 from xenmem.xenapi.tasks import Tasks
 from xenmem.xenapi.throttle import DEFAULT_LOGIN_DELAY, LoginThrottle
@@ -46,6 +48,8 @@ class ServerConfig:
     root_password: str | None = None  # from XENMEM_ROOT_PASSWORD
     session_timeout: float = DEFAULT_SESSION_TIMEOUT  # seconds a session may stay idle
     login_delay: float = DEFAULT_LOGIN_DELAY  # after a first failed login; 0 turns it off
+    # When tasks and sessions are collected (xapi's constants unless a test says otherwise).
+    collection: CollectorConfig = field(default_factory=CollectorConfig)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,8 +60,10 @@ class XenAPIServer:
     sessions: Sessions
     tasks: Tasks
     events: Events
+    collector: Collector
     bodies: Mapping[str, Body]
     runtime: PoolRuntime
+    rrd_updates: RrdUpdates
     generated_root_password: str | None
 
     @property
@@ -71,6 +77,8 @@ def message_bodies(sessions: Sessions, events: Events, tasks: Tasks) -> dict[str
     for m in MODEL.messages.values():
         if m.kind is Kind.GET_FIELD:
             bodies[m.wire_name] = generic_body(m, removed=MODEL.cls(m.cls).field(m.field).removed)
+        elif m.cls == "task" and m.kind.writes:
+            bodies[m.wire_name] = tasks.owned(generic_body(m))
         elif m.kind is not Kind.CUSTOM:
             bodies[m.wire_name] = generic_body(m)
     protocol: Mapping[str, Body] = {
@@ -118,8 +126,8 @@ def ensure_root(conn: sqlite3.Connection, password: str | None) -> str | None:
 async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPIServer:
     """Open (or create) the state, bring the pool's hosts up and assemble the server.
 
-    Background work (squeezed's rebalancing, the monitor) starts with
-    `server.runtime.start_background()`.
+    Background work starts with `server.runtime.start_background()` (squeezed's
+    rebalancing, the monitor) and `server.collector.start()` (tasks and sessions).
     """
     conn = connect(config.state_dir)
     store = Store(schemas(), relations=RELATIONS, indexes=INDEXES, sums=SUMS, conn=conn)
@@ -133,8 +141,9 @@ async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPISe
         timeout=config.session_timeout,
         throttle=LoginThrottle(base=config.login_delay),
     )
-    tasks = Tasks(store, master)
+    tasks = Tasks(store, master, role_of=sessions.role)
     events = Events(store, event_classes(), sessions.is_valid)
+    sessions.when_ended(events.forget)
     bodies = message_bodies(sessions, events, tasks)
     dispatcher = Dispatcher(
         model=MODEL, store=store, sessions=sessions, tasks=tasks, bodies=bodies, runtime=runtime
@@ -146,7 +155,9 @@ async def open_server(config: ServerConfig, start_pool: PoolStarter) -> XenAPISe
         sessions=sessions,
         tasks=tasks,
         events=events,
+        collector=Collector(tasks, sessions, config.collection),
         bodies=bodies,
         runtime=runtime,
+        rrd_updates=RrdUpdates(sessions, tasks, runtime.rrdd),
         generated_root_password=generated,
     )

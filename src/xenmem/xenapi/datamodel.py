@@ -130,6 +130,16 @@ class Kind(enum.Enum):
     ADD_TO_SET = "add_to_set"
     REMOVE_FROM_SET = "remove_from_set"
 
+    @property
+    def writes(self) -> bool:
+        """An implicit setter: set_, add_to_, remove_from_, add_ or remove_."""
+        return self in _SETTERS
+
+
+_SETTERS = frozenset(
+    (Kind.SET_FIELD, Kind.ADD_TO_MAP, Kind.REMOVE_FROM_MAP, Kind.ADD_TO_SET, Kind.REMOVE_FROM_SET)
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Message:
@@ -174,6 +184,7 @@ class ClassDef:
     events: bool = True  # appears in event.from and valid_ref_counts
     enumerable: bool = True  # has get_all / get_all_records
     writer_roles: frozenset[str] = at_least(ROLES[0])
+    writer_errors: tuple[ErrorDef, ...] = ()  # what every implicit setter may raise besides
 
     def field(self, name: str) -> Field:
         return self._fields_by_name[name]
@@ -251,7 +262,11 @@ def _implicit(cd: ClassDef) -> Iterable[Message]:
             continue
         value = Param(name="value", type=f.type)
         yield write(
-            name=f"set_{f.name}", kind=Kind.SET_FIELD, params=(self_param, value), field=f.name
+            name=f"set_{f.name}",
+            kind=Kind.SET_FIELD,
+            params=(self_param, value),
+            field=f.name,
+            errors=cd.writer_errors,
         )
         if isinstance(f.type, Map):
             key = Param(name="key", type=f.type.key)
@@ -261,13 +276,14 @@ def _implicit(cd: ClassDef) -> Iterable[Message]:
                 kind=Kind.ADD_TO_MAP,
                 params=(self_param, key, item),
                 field=f.name,
-                errors=(MAP_DUPLICATE_KEY,),
+                errors=(MAP_DUPLICATE_KEY, *cd.writer_errors),
             )
             yield write(
                 name=f"remove_from_{f.name}",
                 kind=Kind.REMOVE_FROM_MAP,
                 params=(self_param, key),
                 field=f.name,
+                errors=cd.writer_errors,
             )
         if isinstance(f.type, Set):
             member = Param(name="value", type=f.type.item)
@@ -276,12 +292,14 @@ def _implicit(cd: ClassDef) -> Iterable[Message]:
                 kind=Kind.ADD_TO_SET,
                 params=(self_param, member),
                 field=f.name,
+                errors=cd.writer_errors,
             )
             yield write(
                 name=f"remove_{f.name}",
                 kind=Kind.REMOVE_FROM_SET,
                 params=(self_param, member),
                 field=f.name,
+                errors=cd.writer_errors,
             )
 
 
@@ -377,7 +395,6 @@ _FOREIGN = frozenset(
         "VMSS",
         "VM_appliance",
         "blob",
-        "data_source",
         "user",
         "subject",
         "role",

@@ -6,11 +6,25 @@ the field stays in records and event snapshots (protocol §5).
 
 from __future__ import annotations
 
+from xenmem import errors
+from xenmem.errors import ErrorDef
 from xenmem.xenapi.datamodel import ClassDef, Message, Param, dro, rw
 from xenmem.xenapi.roles import POOL_OPERATOR, READ_ONLY, at_least
-from xenmem.xenapi.types import BOOL, DATETIME, INT, STRING, ApiType, Enum, Map, Ref, Set
+from xenmem.xenapi.types import (
+    BOOL,
+    DATETIME,
+    FLOAT,
+    INT,
+    STRING,
+    ApiType,
+    Enum,
+    Map,
+    RecordOf,
+    Ref,
+    Set,
+)
 
-__all__ = ["HOST", "HOST_METRICS", "POOL"]
+__all__ = ["DATA_SOURCE", "DATA_SOURCES", "HOST", "HOST_METRICS", "POOL"]
 
 SMAP = Map(STRING, STRING)
 
@@ -21,6 +35,7 @@ def _host_message(
     result: ApiType | None = None,
     roles: frozenset[str] = at_least(READ_ONLY),
     is_async: bool = True,
+    errors_raised: tuple[ErrorDef, ...] = (),
     doc: str,
 ) -> Message:
     """A host message whose first parameter is the host itself."""
@@ -31,8 +46,12 @@ def _host_message(
         result=result,
         roles=roles,
         is_async=is_async,
+        errors=errors_raised,
         doc=doc,
     )
+
+
+DATA_SOURCES = Set(RecordOf("data_source"))
 
 
 _HOST_OPERATIONS = Enum(
@@ -267,6 +286,21 @@ HOST = ClassDef(
             "add up to total; vm:<ref>:dynamic_min, target, actual, memory_overhead and "
             "reclaimable_cooperative, reclaimable_uncooperative are details.",
         ),
+        _host_message(
+            "get_data_sources",
+            result=DATA_SOURCES,
+            is_async=False,
+            doc="The host RRD's data sources, by name (their value is always 0).",
+        ),
+        _host_message(
+            "query_data_source",
+            Param(name="data_source", type=STRING),
+            result=FLOAT,
+            is_async=False,
+            errors_raised=(errors.INTERNAL_ERROR,),
+            doc="The newest 5-s average of a data source of the host's RRD (NaN if unknown); "
+            "INTERNAL_ERROR for a source the RRD does not have.",
+        ),
     ),
     writer_roles=at_least(POOL_OPERATOR),
     doc="A physical host running Xen.",
@@ -284,4 +318,22 @@ HOST_METRICS = ClassDef(
     ),
     writer_roles=at_least(POOL_OPERATOR),
     doc="Run-time metrics of a host.",
+)
+
+DATA_SOURCE = ClassDef(
+    name="data_source",
+    fields=(
+        dro("name_label", STRING),
+        dro("name_description", STRING),
+        dro("enabled", BOOL, False),
+        dro("standard", BOOL, False),
+        dro("units", STRING),
+        dro("min", FLOAT),
+        dro("max", FLOAT),
+        dro("value", FLOAT),
+    ),
+    database=False,
+    persist=False,
+    events=False,
+    doc="A data source recorded in an RRD (host and VM get_data_sources).",
 )

@@ -11,8 +11,10 @@ from functools import partial
 
 from xenmem.errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
+    EVENTS_LOST,
     HANDLE_INVALID,
     OPERATION_NOT_ALLOWED,
+    RBAC_PERMISSION_DENIED,
     SESSION_AUTHENTICATION_FAILED,
     SESSION_INVALID,
     SESSION_NOT_REGISTERED,
@@ -114,7 +116,7 @@ TASK = ClassDef(
             params=(Param(name="task", type=Ref("task")),),
             roles=_ANYONE,
             is_async=True,
-            errors=(OPERATION_NOT_ALLOWED,),
+            errors=(OPERATION_NOT_ALLOWED, RBAC_PERMISSION_DENIED),
             doc="Ask a pending task to stop; it ends as cancelled.",
         ),
         Message(
@@ -122,10 +124,15 @@ TASK = ClassDef(
             name="destroy",
             params=(Param(name="self", type=Ref("task")),),
             roles=_ANYONE,
+            errors=(RBAC_PERMISSION_DENIED,),
             doc="Forget a task.",
         ),
     ),
     persist=False,
+    # Anyone may change, cancel or destroy a task of their own user; another user's only
+    # with the permission task.destroy/any (xapi's taskHelper, `Tasks.assert_may_change`).
+    writer_roles=_ANYONE,
+    writer_errors=(RBAC_PERMISSION_DENIED,),
     doc="An asynchronous call in progress or finished.",
 )
 
@@ -181,7 +188,8 @@ EVENT = ClassDef(
         _event_message(
             name="next",
             result=AnyValue("event record set"),
-            errors=(SESSION_NOT_REGISTERED,),
+            # EVENTS_LOST: deletions it had not reported yet were forgotten meanwhile.
+            errors=(SESSION_NOT_REGISTERED, EVENTS_LOST),
             doc="Legacy: block until a subscribed object changes; return the events.",
         ),
         _event_message(name="get_current_id", result=INT, doc="The current event generation."),

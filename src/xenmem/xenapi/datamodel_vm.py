@@ -2,7 +2,10 @@
 
 The memory fields follow xapi-memory.md §8: the four limits and the vCPU counts are
 required by the constructor; memory_overhead is DynamicRO (computed by VM.create);
-domain_type defaults to `unspecified` (VM.create derives it from HVM_boot_policy).
+domain_type defaults to `unspecified` (VM.create derives it from HVM_boot_policy). The
+qualifiers are xapi's: is_a_snapshot and the snapshot fields are DynamicRO (set only by
+VM.snapshot), power_state is StaticRO (VM.create refuses Suspended without a suspend
+image).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ _VM_FIELDS = (
     dro("current_operations", Map(STRING, _VM_OPERATIONS)),
     rw("name_label", STRING),
     rw("name_description", STRING),
-    dro("power_state", POWER_STATE, "Halted"),
+    sro("power_state", POWER_STATE, PowerState.HALTED.value),
     rw("user_version", INT, 1),
     rw("is_a_template", BOOL, False),
     dro("is_default_template", BOOL, False),
@@ -106,7 +109,7 @@ _VM_FIELDS = (
     rw("PV_args", STRING),
     rw("PV_bootloader_args", STRING),
     rw("PV_legacy_args", STRING),
-    rw("HVM_boot_policy", STRING),
+    sro("HVM_boot_policy", STRING),
     rw("HVM_boot_params", SMAP),
     sro("HVM_shadow_multiplier", FLOAT, 1.0),
     rw("platform", SMAP),
@@ -123,11 +126,11 @@ _VM_FIELDS = (
     rw("xenstore_data", SMAP),
     sro("ha_always_run", BOOL, False),
     sro("ha_restart_priority", _HA_PRIORITY),
-    sro("is_a_snapshot", BOOL, False),
-    sro("snapshot_of", Ref("VM")),
+    dro("is_a_snapshot", BOOL, False),
+    dro("snapshot_of", Ref("VM")),
     dro("snapshots", Set(Ref("VM"))),
-    sro("snapshot_time", DATETIME),
-    sro("transportable_snapshot_id", STRING),
+    dro("snapshot_time", DATETIME),
+    dro("transportable_snapshot_id", STRING),
     dro("blobs", Map(STRING, Ref("blob"))),
     rw("tags", Set(STRING)),
     rw("blocked_operations", Map(_VM_OPERATIONS, STRING)),
@@ -162,6 +165,8 @@ _VM_FIELDS = (
 
 _SELF = Param(name="self", type=Ref("VM"))
 _START_FLAGS = (Param(name="start_paused", type=BOOL), Param(name="force", type=BOOL))
+# Every message run as a VM operation: the check's errors, and what waiting for another
+# operation to end may answer (too many waiting, or the call's task cancelled).
 _OPERATION_ERRORS = (
     errors.OPERATION_BLOCKED,
     errors.VM_BAD_POWER_STATE,
@@ -169,12 +174,16 @@ _OPERATION_ERRORS = (
     errors.VM_IS_TEMPLATE,
     errors.VM_IS_SNAPSHOT,
     errors.OPERATION_NOT_ALLOWED,
+    errors.TOO_MANY_PENDING_TASKS,
+    errors.TASK_CANCELLED,
 )
 _LIMIT_ERRORS = (
     *_OPERATION_ERRORS,
     errors.MEMORY_CONSTRAINT_VIOLATION_ORDER,
     errors.MEMORY_CONSTRAINT_VIOLATION_MAXPIN,
 )
+# A new static_max may make the overhead leave int64: INVALID_VALUE.
+_STATIC_LIMIT_ERRORS = (*_LIMIT_ERRORS, errors.INVALID_VALUE)
 _DYNAMIC_RANGE_ERRORS = (
     *_LIMIT_ERRORS,
     errors.VM_IS_USING_NESTED_VIRT,
@@ -233,7 +242,9 @@ _VM_MESSAGES = (
         result=Ref("VM"),
         roles=at_least(VM_ADMIN),
         is_async=True,
-        doc="Create a VM from a record; omitted optional fields take xapi's defaults.",
+        errors=(errors.VM_BAD_POWER_STATE, errors.INVALID_VALUE),
+        doc="Create a halted VM from a record; omitted optional fields take xapi's defaults, "
+        "blocked_operations is ignored.",
     ),
     _vm_message(
         "destroy", roles=at_least(VM_ADMIN), doc="Destroy a halted or suspended VM and its metrics."
@@ -243,7 +254,24 @@ _VM_MESSAGES = (
         _value("new_name", STRING),
         result=Ref("VM"),
         roles=at_least(VM_ADMIN),
-        doc="Copy a halted VM or template, memory settings and overhead included.",
+        doc="A new halted VM like a halted VM, template or snapshot: memory settings and "
+        "overhead included, a fresh other_config:mac_seed.",
+    ),
+    _vm_message(
+        "copy",
+        _value("new_name", STRING),
+        Param(name="sr", type=Ref("SR")),
+        result=Ref("VM"),
+        roles=at_least(VM_ADMIN),
+        doc="As clone (with no disks, `sr` does not matter).",
+    ),
+    _vm_message(
+        "snapshot",
+        _value("new_name", STRING),
+        Param(name="ignore_vdis", type=Set(Ref("VDI")), default=[]),
+        result=Ref("VM"),
+        doc="A snapshot of the VM in any power state: a halted template that is a snapshot "
+        "of it, with its memory settings and overhead; it becomes the VM's parent.",
     ),
     Message(
         cls="VM",
@@ -260,7 +288,7 @@ _VM_MESSAGES = (
         _value("approximate", BOOL),
         result=INT,
         roles=at_least(READ_ONLY),
-        errors_raised=(),
+        errors_raised=(errors.INVALID_VALUE,),
         doc="The largest static_max (bytes, whole MiB) that fits with its overheads in `total`; "
         "`approximate` sizes for 64 vCPUs.",
     ),
@@ -287,6 +315,7 @@ _VM_MESSAGES = (
     _vm_message(
         "suspend",
         roles=at_least(VM_OPERATOR),
+        errors_raised=(*_OPERATION_ERRORS, errors.VM_IS_IMMOBILE),
         doc="Suspend a running VM: its memory is saved and freed.",
     ),
     _vm_message(
@@ -309,7 +338,7 @@ _VM_MESSAGES = (
         "pool_migrate",
         Param(name="host", type=Ref("host")),
         Param(name="options", type=SMAP),
-        errors_raised=_PLACEMENT_ERRORS,
+        errors_raised=(*_PLACEMENT_ERRORS, errors.VM_IS_IMMOBILE),
         doc="Move a running VM to another host of the pool; it balloons to dynamic_min first.",
     ),
     _vm_message(
@@ -323,11 +352,7 @@ _VM_MESSAGES = (
         "set_memory_dynamic_range",
         _value("min"),
         _value("max"),
-        errors_raised=(
-            *_LIMIT_ERRORS,
-            errors.VM_IS_USING_NESTED_VIRT,
-            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
-        ),
+        errors_raised=_DYNAMIC_RANGE_ERRORS,
         doc="Set dynamic_min and dynamic_max (and the target to dynamic_min); a running VM "
         "is rebalanced at once.",
     ),
@@ -335,43 +360,35 @@ _VM_MESSAGES = (
         "set_memory_dynamic_min",
         _value("value"),
         is_async=False,
-        errors_raised=(
-            *_LIMIT_ERRORS,
-            errors.VM_IS_USING_NESTED_VIRT,
-            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
-        ),
+        errors_raised=_DYNAMIC_RANGE_ERRORS,
         doc="Set dynamic_min, keeping dynamic_max.",
     ),
     _vm_message(
         "set_memory_dynamic_max",
         _value("value"),
         is_async=False,
-        errors_raised=(
-            *_LIMIT_ERRORS,
-            errors.VM_IS_USING_NESTED_VIRT,
-            errors.HOST_NOT_ENOUGH_FREE_MEMORY,
-        ),
+        errors_raised=_DYNAMIC_RANGE_ERRORS,
         doc="Set dynamic_max, keeping dynamic_min.",
     ),
     _vm_message(
         "set_memory_static_range",
         _value("min"),
         _value("max"),
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_min and static_max (boot-time limits).",
     ),
     _vm_message(
         "set_memory_static_min",
         _value("value"),
         is_async=False,
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_min, keeping static_max.",
     ),
     _vm_message(
         "set_memory_static_max",
         _value("value"),
         is_async=False,
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_max, keeping static_min.",
     ),
     _vm_message(
@@ -380,13 +397,13 @@ _VM_MESSAGES = (
         _value("static_max"),
         _value("dynamic_min"),
         _value("dynamic_max"),
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set all four limits; the target becomes dynamic_min.",
     ),
     _vm_message(
         "set_memory",
         _value("value"),
-        errors_raised=_LIMIT_ERRORS,
+        errors_raised=_STATIC_LIMIT_ERRORS,
         doc="Set static_max, dynamic_min and dynamic_max to `value`; static_min is kept.",
     ),
     _vm_message(
@@ -411,8 +428,36 @@ _VM_MESSAGES = (
         _value("value"),
         roles=at_least(VM_ADMIN),
         is_async=False,
-        errors_raised=(*_OPERATION_ERRORS, errors.INVALID_VALUE, errors.VALUE_NOT_SUPPORTED),
-        doc="Set a halted VM's maximum vCPU count; its memory overhead follows.",
+        errors_raised=(*_OPERATION_ERRORS, errors.INVALID_VALUE),
+        doc="Set a halted VM's maximum vCPU count (>= 1 and >= VCPUs_at_startup); its memory "
+        "overhead follows.",
+    ),
+    _vm_message(
+        "set_VCPUs_at_startup",
+        _value("value"),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(errors.OPERATION_NOT_ALLOWED, errors.INVALID_VALUE),
+        doc="Set the VM's vCPU count at boot (1 to VCPUs_max), in any power state, beside any "
+        "operation; its memory overhead follows. Not on dom0.",
+    ),
+    _vm_message(
+        "set_domain_type",
+        _value("value", DOMAIN_TYPE),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(errors.INVALID_VALUE,),
+        doc="Set the domain type the VM boots as (not `unspecified`); HVM_boot_policy becomes "
+        '"BIOS order" for hvm and "" otherwise. The memory overhead is not recomputed.',
+    ),
+    _vm_message(
+        "set_HVM_boot_policy",
+        _value("value", STRING),
+        roles=at_least(VM_ADMIN),
+        is_async=False,
+        errors_raised=(),
+        doc='Set the HVM boot policy; the domain type becomes pv for "" and hvm otherwise. '
+        "The memory overhead is not recomputed.",
     ),
     _vm_message(
         "set_memory_target_live",
@@ -431,9 +476,26 @@ _VM_MESSAGES = (
         errors_raised=(
             *_OPERATION_ERRORS,
             errors.VM_MEMORY_TARGET_WAIT_TIMEOUT,
-            errors.TASK_CANCELLED,
         ),
         doc="Wait (up to 256 s) until a running VM is within 1 MiB of its balloon target.",
+    ),
+    _vm_message(
+        "get_data_sources",
+        result=Set(RecordOf("data_source")),
+        roles=at_least(READ_ONLY),
+        is_async=False,
+        errors_raised=(),
+        doc="The data sources of the VM's RRD while it runs, by name; none otherwise.",
+    ),
+    _vm_message(
+        "query_data_source",
+        Param(name="data_source", type=STRING),
+        result=FLOAT,
+        roles=at_least(READ_ONLY),
+        is_async=False,
+        errors_raised=(errors.INTERNAL_ERROR,),
+        doc="The newest 5-s average of a data source of the running VM's RRD (NaN if "
+        "unknown); INTERNAL_ERROR for a VM not running or a source its RRD does not have.",
     ),
     _vm_message(
         "get_cooperative",

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from xenmem.db import NULL_REF, Store
 from xenmem.errors import (
-    INTERNAL_ERROR,
     MESSAGE_METHOD_UNKNOWN,
     MESSAGE_PARAMETER_COUNT_MISMATCH,
     NO_ASYNC_MODE,
     RBAC_PERMISSION_DENIED,
     SESSION_INVALID,
     XenAPIError,
+    logged_internal_error,
 )
 from xenmem.toolstack import Context
 from xenmem.toolstack.runtime import PoolRuntime
@@ -87,9 +87,8 @@ class Dispatcher:
             return Success(await self._call(method, params))
         except XenAPIError as error:
             return Failure(error.description)
-        except Exception as error:  # a bug answers INTERNAL_ERROR; the server keeps serving
-            log.exception("%s failed", method)
-            return Failure(INTERNAL_ERROR(f"{type(error).__name__}: {error}").description)
+        except Exception:  # a bug or a failed write answers INTERNAL_ERROR; serving goes on
+            return Failure(logged_internal_error(log, method).description)
 
     def _resolve(self, method: str, params: list[object]) -> tuple[Message, bool]:
         is_async = method.startswith(_ASYNC)

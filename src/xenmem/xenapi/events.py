@@ -3,6 +3,11 @@
 A token is xapi's `%020d,%020d`: the store generation, then a message generation that
 xenmem has no use for (always 0). An object changed several times since the token is
 reported once, with its latest state, as xapi does.
+
+The store keeps only recent deletions (as xapi's deletion log): event.from silently
+misses older ones, which clients notice through valid_ref_counts, while event.next
+answers EVENTS_LOST when deletions it had yet to report were forgotten, as xapi's when its
+queue overflowed. A session's registration ends with the session.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from xenmem.db import Change, Store
 from xenmem.errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
+    EVENTS_LOST,
     HANDLE_INVALID,
     SESSION_INVALID,
     SESSION_NOT_REGISTERED,
@@ -68,6 +74,10 @@ class _Subscription:
 
     def wants(self, klass: str, ref: str) -> bool:
         return self.everything or klass in self.classes or (klass, ref) in self.objects
+
+    def wants_any(self, klass: str) -> bool:
+        """Whether some object of `klass` (lower-cased) is wanted."""
+        return self.everything or klass in self.classes or any(k == klass for k, _ in self.objects)
 
 
 class Events:
@@ -160,12 +170,27 @@ class Events:
         remaining = set(known.classes) - {c.lower() for c in classes}
         self._registrations[ctx.session] = (_Subscription.parse(remaining), since)
 
+    def forget(self, session: str) -> None:
+        """Drop an ended session's registration."""
+        self._registrations.pop(session, None)
+
+    def _lost(self, subscription: _Subscription, since: int) -> bool:
+        return any(
+            self._store.forgotten(name) > since
+            for low, name in self._classes.items()
+            if subscription.wants_any(low)
+        )
+
     async def next(self, ctx: Context) -> list[dict[str, object]]:
         while True:
             self._check_session(ctx)
             if ctx.session not in self._registrations:
                 raise SESSION_NOT_REGISTERED(ctx.session)
             subscription, since = self._registrations[ctx.session]
+            if self._lost(subscription, since):
+                # As xapi's: the client refetches; its next call starts from now.
+                self._registrations[ctx.session] = (subscription, self._store.generation)
+                raise EVENTS_LOST()
             changes = self._changes(since, subscription)
             if changes:
                 self._registrations[ctx.session] = (subscription, self._store.generation)

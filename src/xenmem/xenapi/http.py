@@ -9,7 +9,8 @@ types, which breaks XO.
 
 `GET /` answers with the memory dashboard and `GET /static/<file>` with its files: the
 package data under `xenmem/web/`, read once when the application is made. The dashboard
-is a XenAPI client like any other; nothing else is served on GET.
+is a XenAPI client like any other. `GET /rrd_updates` serves the RRDs (`rrd_updates`);
+nothing else is served on GET.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from xenmem.xenapi import jsonrpc, xmlrpc
 from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
+from xenmem.xenapi.rrd_updates import RrdUpdates
 from xenmem.xenapi.sessions import CLIENT_ADDRESS
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Asset", "XenAPIApp", "load_page"]
@@ -98,12 +100,13 @@ def load_page() -> dict[str, Asset]:
 async def _respond(
     send: Send,
     status: int,
-    content_type: bytes,
+    content_type: bytes | None,
     body: bytes,
     extra_headers: tuple[tuple[bytes, bytes], ...] = _CORS,
 ) -> None:
+    """Send the response; without a `content_type`, none is named (an empty 400)."""
     headers = [
-        (b"content-type", content_type),
+        *(() if content_type is None else ((b"content-type", content_type),)),
         (b"content-length", str(len(body)).encode()),
         *extra_headers,
     ]
@@ -128,10 +131,17 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 class XenAPIApp:
-    def __init__(self, dispatcher: Dispatcher, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        rrd_updates: RrdUpdates | None = None,
+    ):
         self._dispatcher = dispatcher
         self._max_body = max_body_bytes
         self._page = load_page()
+        self._rrd_updates = rrd_updates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -145,6 +155,9 @@ class XenAPIApp:
             return
         if method == "GET" and (asset := self._page.get(scope["path"])) is not None:
             await _respond(send, 200, asset.content_type, asset.body, _PAGE_HEADERS)
+            return
+        if method == "GET" and scope["path"] == "/rrd_updates" and self._rrd_updates:
+            await self._rrd(self._rrd_updates, scope, send)
             return
         if method != "POST":
             await _respond(send, 404, b"text/html", b"<html><body>Not found</body></html>")
@@ -163,6 +176,17 @@ class XenAPIApp:
                 await self._xml(body, send)
         finally:
             CLIENT_ADDRESS.reset(token)
+
+    async def _rrd(self, handler: RrdUpdates, scope: Scope, send: Send) -> None:
+        client = scope.get("client")
+        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        try:
+            answer = await handler.answer(scope.get("query_string", b""), scope["headers"])
+        finally:
+            CLIENT_ADDRESS.reset(token)
+        content_type = dict(answer.headers).get(b"content-type")
+        extra = tuple(h for h in answer.headers if h[0] != b"content-type")
+        await _respond(send, answer.status, content_type, answer.body, extra)
 
     async def _xml(self, body: bytes, send: Send) -> None:
         try:

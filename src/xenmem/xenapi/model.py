@@ -9,7 +9,7 @@ from xenmem.errors import INTERNAL_ERROR
 from xenmem.toolstack import host
 from xenmem.toolstack.internal import INTERNAL_SCHEMAS
 from xenmem.xenapi.datamodel import REQUIRED, Model, Qualifier
-from xenmem.xenapi.datamodel_host import HOST, HOST_METRICS, POOL
+from xenmem.xenapi.datamodel_host import DATA_SOURCE, HOST, HOST_METRICS, POOL
 from xenmem.xenapi.datamodel_session import EVENT, SESSION, TASK
 from xenmem.xenapi.datamodel_vm import VM, VM_METRICS
 from xenmem.xenapi.types import ApiType, decode
@@ -24,12 +24,14 @@ __all__ = [
     "schemas",
 ]
 
-MODEL = Model(classes=(POOL, HOST, HOST_METRICS, VM, VM_METRICS, SESSION, TASK, EVENT))
+MODEL = Model(classes=(POOL, HOST, HOST_METRICS, VM, VM_METRICS, SESSION, TASK, EVENT, DATA_SOURCE))
 
 # Set fields xapi derives from a ref field on the other side (one-to-many relations).
 RELATIONS = (
     Relation(one_class="host", set_field="resident_VMs", many_class="VM", ref_field="resident_on"),
     Relation(one_class="task", set_field="subtasks", many_class="task", ref_field="subtask_of"),
+    Relation(one_class="VM", set_field="snapshots", many_class="VM", ref_field="snapshot_of"),
+    Relation(one_class="VM", set_field="children", many_class="VM", ref_field="parent"),
 )
 
 # Running totals the toolstack reads instead of scanning every VM (free memory, §4.2),

@@ -1,8 +1,11 @@
 """Sessions: login against the users table, validity checks and logout (protocol §4).
 
-A session ends at logout, when the server restarts, or after `timeout` seconds without a
-call (xapi's inactive-session timeout, 24 hours by default); an ended session's calls get
-SESSION_INVALID [the ref as sent]. Failed logins are slowed down by a `LoginThrottle`.
+A session ends at logout, when the server restarts, after `timeout` seconds without a
+call (xapi's inactive-session timeout, 24 hours by default), when the collector evicts it
+(`xenapi.collector`), or when its user's role or password changes - also by `xenmem user
+add` in another process (xapi keeps such sessions: a demoted pool-admin would keep
+pool-admin's rights). An ended session's calls get SESSION_INVALID [the ref as sent].
+Failed logins are slowed down by a `LoginThrottle`.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from xenmem.db import Store
-from xenmem.db.users import User, find_user, verify_password
+from xenmem.db.users import User, find_user, users_generation, verify_password
 from xenmem.errors import SESSION_AUTHENTICATION_FAILED, SESSION_INVALID
 from xenmem.toolstack import Context
+from xenmem.xenapi.collector import SessionUse
 from xenmem.xenapi.throttle import LoginThrottle
 
 __all__ = [
@@ -38,6 +42,10 @@ CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("client_address", default=No
 @dataclass
 class _Live:
     role: str
+    user: str
+    originator: str
+    password_hash: bytes  # the user's at login: a new password has another (salted) hash
+    users_seen: int  # the users table's generation at which the user was as at login
     last_used: float  # the clock's seconds
 
 
@@ -61,39 +69,93 @@ class Sessions:
         self._throttle = LoginThrottle() if throttle is None else throttle
         self._clock = clock
         self._live: dict[str, _Live] = {}
-        self._swept = clock()
+        self._on_end: list[Callable[[str], None]] = []
+
+    def when_ended(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(session)` whenever a session ends (to drop what it held)."""
+        self._on_end.append(callback)
 
     def role(self, session: object) -> str:
         """The session's role, or SESSION_INVALID [the ref as sent]; a call keeps it alive."""
         live = self._live.get(session) if isinstance(session, str) else None
         now = self._clock()
-        if live is None or now - live.last_used > self._timeout:
+        if (
+            live is None
+            or now - live.last_used > self._timeout
+            or self._outdated(live, users_generation(self._users))
+        ):
             if live is not None and isinstance(session, str):
                 self._end(session)
             raise SESSION_INVALID(str(session))
         live.last_used = now
         return live.role
 
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def uses(self, *, excluding: frozenset[str]) -> list[SessionUse]:
+        """How long each live session, but those `excluding`, has not been used."""
+        now = self._clock()
+        return [
+            SessionUse(ref=ref, user=s.user, originator=s.originator, idle_s=now - s.last_used)
+            for ref, s in self._live.items()
+            if ref not in excluding
+        ]
+
+    def end_all(self, sessions: Iterable[str]) -> None:
+        for session in sessions:
+            self._end(session)
+
+    def end_outdated(self) -> None:
+        """End the sessions whose user's role or password changed since their login."""
+        generation = users_generation(self._users)
+        self.end_all([ref for ref, s in self._live.items() if self._outdated(s, generation)])
+
+    def _outdated(self, live: _Live, generation: int) -> bool:
+        if generation == live.users_seen:
+            return False
+        user = find_user(self._users, live.user)
+        if user is None or (user.role, user.password_hash) != (live.role, live.password_hash):
+            return True
+        live.users_seen = generation
+        return False
+
     def is_valid(self, session: str) -> bool:
         live = self._live.get(session)
         return live is not None and self._clock() - live.last_used <= self._timeout
 
-    async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
-        self._sweep()
-
-        found: list[User] = []
+    async def _verified(self, uname: str, pwd: str) -> tuple[User, int] | None:
+        """The user if the password is right, checked as a login checks it (throttled),
+        with the users generation read before the user."""
+        found: list[tuple[User, int]] = []
 
         async def check() -> bool:
-            # The user is read at every login, so `xenmem user add` works on a running server.
+            # The user is read at every login, so `xenmem user add` works on a running server;
+            # the generation read first, a change made meanwhile is noticed at the first call.
+            generation = users_generation(self._users)
             user = find_user(self._users, uname)
             # scrypt takes tens of milliseconds: keep it off the event loop.
             if user is None or not await asyncio.to_thread(verify_password, user, pwd):
                 return False
-            found.append(user)
+            found.append((user, generation))
             return True
 
         if not await self._throttle.attempt(uname, CLIENT_ADDRESS.get(), check):
+            return None
+        return found[0]
+
+    async def authenticate(self, uname: str, pwd: str) -> str | None:
+        """The user's role if the password is right, without opening a session (HTTP
+        Basic authentication of a handler, for which xapi logs in and out at once)."""
+        verified = await self._verified(uname, pwd)
+        return None if verified is None else verified[0].role
+
+    async def login(self, uname: str, pwd: str, version: str, originator: str) -> str:
+        verified = await self._verified(uname, pwd)
+        if verified is None:
             raise SESSION_AUTHENTICATION_FAILED(uname, AUTHENTICATION_FAILURE)
+        user, generation = verified
         now = datetime.now(UTC)
         with self._store.transaction() as tx:
             ref = tx.create(
@@ -107,7 +169,14 @@ class Sessions:
                     "originator": originator,
                 },
             )
-        self._live[ref] = _Live(role=found[0].role, last_used=self._clock())
+        self._live[ref] = _Live(
+            role=user.role,
+            user=uname,
+            originator=originator,
+            password_hash=user.password_hash,
+            users_seen=generation,
+            last_used=self._clock(),
+        )
         return ref
 
     def logout(self, ctx: Context) -> None:
@@ -118,14 +187,7 @@ class Sessions:
         if self._store.get("session", session) is not None:
             with self._store.transaction() as tx:
                 tx.delete("session", session)
+        for callback in self._on_end:
+            callback(session)
         # Calls blocked in event.from/next for this session must now fail (§6.1).
         self._store.wake_waiters()
-
-    def _sweep(self) -> None:
-        """End the sessions idle past the timeout (at most once a minute, at a login)."""
-        now = self._clock()
-        if now - self._swept < min(60.0, self._timeout):
-            return
-        self._swept = now
-        for ref in [r for r, s in self._live.items() if now - s.last_used > self._timeout]:
-            self._end(ref)

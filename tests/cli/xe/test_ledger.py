@@ -42,3 +42,11 @@ def test_format() -> None:
     assert lines[lines.index("") - 1].split() == ["total", str(1000 * MIB), "1000.0"]
     assert "warning" not in text
     assert "reclaimable: cooperative 255852544, uncooperative 0" in text
+
+
+def test_unaccounted_memory_is_a_warning() -> None:
+    lost = {**WIRE, "free": str(100 * MIB), "unaccounted": str(20 * MIB)}
+    ledger = parse_ledger(lost)
+    assert ledger.balanced
+    text = format_ledger("host1 (u1)", ledger, lambda ref: "web")
+    assert text.splitlines()[-1] == f"warning: {20 * MIB} bytes are unaccounted for"

@@ -151,6 +151,6 @@ def test_param_set_of_plain_and_map_fields(xe: Xe, api: XenAPI.Session) -> None:
     xe.ok("vm-param-set", f"uuid={uuid}", "name-description=a test VM", "other-config:k=v")
     xe.ok("vm-param-set", f"uuid={uuid}", "other-config:k=w")
     assert api.xenapi.VM.get_name_description(vm) == "a test VM"
-    assert api.xenapi.VM.get_other_config(vm) == {"k": "w"}
+    assert api.xenapi.VM.get_other_config(vm)["k"] == "w"
     assert xe.ok("vm-param-get", f"uuid={uuid}", "param-name=other-config", "param-key=k") == "w\n"
     api.xenapi.VM.destroy(vm)

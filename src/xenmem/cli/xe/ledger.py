@@ -1,9 +1,11 @@
 """xenmem's memory ledger (`host.get_memory_ledger`): parsed, and as xe prints it.
 
 The ledger is a (string → int) map of bytes. The parts `xen`, `reserve`, `dom0`,
-`reservations`, every `vm:<ref>:ram` and `vm:<ref>:overhead`, and `free` add up to
-`total`; `vm:<ref>:dynamic_min|target|actual|memory_overhead` and
-`reclaimable_cooperative|uncooperative` are details.
+`reservations`, `other_domains`, `unaccounted`, every `vm:<ref>:ram` and
+`vm:<ref>:overhead`, and `free` add up to `total`;
+`vm:<ref>:dynamic_min|target|actual|memory_overhead` and
+`reclaimable_cooperative|uncooperative` are details. `unaccounted` is 0 unless memory is
+lost or counted twice.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from xenmem.memory.units import BYTES_PER_MIB
 
 __all__ = ["VM_DETAILS", "Ledger", "VmShare", "format_ledger", "parse_ledger"]
 
-_HOST_PARTS = ("xen", "reserve", "dom0", "reservations")
+_HOST_PARTS = ("xen", "reserve", "dom0", "reservations", "other_domains", "unaccounted")
 VM_DETAILS = ("dynamic_min", "target", "actual", "memory_overhead")
 
 
@@ -32,7 +34,7 @@ class VmShare:
 @dataclass(frozen=True, kw_only=True)
 class Ledger:
     total: int
-    host_parts: Mapping[str, int]  # xen, reserve, dom0, reservations
+    host_parts: Mapping[str, int]  # _HOST_PARTS
     vms: tuple[VmShare, ...]
     free: int
     reclaimable: Mapping[str, int]  # cooperative, uncooperative
@@ -105,4 +107,6 @@ def format_ledger(host: str, ledger: Ledger, vm_name: Callable[[str], str]) -> s
     lines += ["", f"reclaimable: {reclaimable}"]
     if not ledger.balanced:
         lines.append("warning: the parts do not add up to the total")
+    if unaccounted := ledger.host_parts["unaccounted"]:
+        lines.append(f"warning: {unaccounted} bytes are unaccounted for")
     return "\n".join(lines) + "\n"

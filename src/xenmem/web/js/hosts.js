@@ -102,6 +102,7 @@ function updateTable(tbody, parts, total) {
       const [swatch, label, size, share] = row.cells;
       paint(swatch.firstElementChild, part);
       row.dataset.part = part.key;
+      row.classList.toggle("alarm", part.kind === "unaccounted" && part.bytes !== 0);
       label.textContent = part.label;
       setBytes(size, part.bytes, part.label);
       share.textContent = shareText(part.bytes, total);

@@ -64,7 +64,15 @@ export function ledgerParts(ledger, records, hueOf) {
       short: "reservations",
       kind: "reservations",
     },
+    {
+      key: "other_domains",
+      label: "Domains of another toolstack",
+      short: "other",
+      kind: "other",
+    },
     { key: "free", label: "Free", short: "free", kind: "free" },
+    // Memory none of the other parts explains: 0 unless memory was lost or counted twice.
+    { key: "unaccounted", label: "Unaccounted", short: "unaccounted", kind: "unaccounted" },
   ];
   return [...head, ...vms, ...tail].map((part) => ({ ...part, bytes: ledger[part.key] ?? 0 }));
 }

@@ -18,7 +18,7 @@ from xenmem.xen.simulator.drivers import (
 )
 from xenmem.xen.simulator.guests import DEFAULT_BOOT_SECONDS, guest_of
 from xenmem.xen.simulator.host import TICKS_PER_SECOND, Fault, Guest, GuestFault, SimulatedHost
-from xenmem.xen.simulator.lab import SimulatedLab, load_host, resume_time
+from xenmem.xen.simulator.lab import KeptHostError, SimulatedLab, load_host, resume_time
 from xenmem.xen.simulator.spec import HostSpec, default_dom0_kib, default_xen_kib
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "HostSpec",
     "Ideal",
     "Intermittent",
+    "KeptHostError",
     "Motion",
     "NoDriver",
     "SimulatedHost",

@@ -103,6 +103,10 @@ class Intermittent:
     interval_s: float
     announces: bool = True
 
+    def __post_init__(self) -> None:
+        if not self.interval_s > 0:
+            raise ValueError(f"interval_s must be > 0, not {self.interval_s}")
+
     def _working(self, time_s: float) -> bool:
         return math.floor(time_s / self.interval_s) % 2 == 0
 

@@ -32,8 +32,18 @@ from xenmem.xen.port import (
 )
 from xenmem.xen.simulator.drivers import Driver, Motion
 from xenmem.xen.simulator.spec import HostSpec
-from xenmem.xen.simulator.state import driver_to_data, guest_fields
-from xenmem.xen.xenstore import KeyTree
+from xenmem.xen.simulator.state import (
+    HostDataError,
+    built,
+    count,
+    driver_to_data,
+    flag,
+    guest_fields,
+    seconds,
+    table,
+    text,
+)
+from xenmem.xen.xenstore import KeyTree, is_key
 
 __all__ = ["TICKS_PER_SECOND", "Fault", "Guest", "GuestFault", "SimulatedHost"]
 
@@ -263,17 +273,30 @@ class SimulatedHost:
     @classmethod
     def from_data(cls, spec: HostSpec, clock: Clock, data: Mapping[str, Any]) -> SimulatedHost:
         """The host `to_data` described, resumed on `clock` (at or after its time): the
-        guests catch up with the time that passed meanwhile."""
+        guests catch up with the time that passed meanwhile. Raises `HostDataError` when
+        `data` is malformed or its memory does not add up to `spec`'s total."""
         host = cls(HostSpec(total_kib=spec.total_kib, xen_kib=spec.xen_kib, dom0_kib=None), clock)
         host.spec = spec
-        host._boot_id = str(data["boot_id"])
-        host._store = host._watched(KeyTree.load(dict(data["xenstore"])))
-        host._domains = {d["domid"]: _domain_from_data(d) for d in data["domains"]}
-        host._free_kib = int(data["free_kib"])
-        host._scrub_kib = int(data["scrub_kib"])
-        host._consumed_kib = int(data["consumed_kib"])
-        host._tick = int(data["tick"])
+        host._boot_id = text(data, "boot_id")
+        host._store = host._watched(KeyTree.load(_key_values(table(data, "xenstore"))))
+        host._domains = _domains_from_data(data.get("domains"))
+        host._free_kib = count(data, "free_kib")
+        host._scrub_kib = count(data, "scrub_kib")
+        host._consumed_kib = count(data, "consumed_kib")
+        host._tick = count(data, "tick")
+        accounted_kib = host.xen_kib + host._domains_kib() + host._free_kib + host._scrub_kib
+        if accounted_kib != spec.total_kib:
+            # Memory is conserved (see the module's docstring): a host whose parts do not
+            # make its total would hand out memory it does not have.
+            raise HostDataError(
+                f"Xen {host.xen_kib} + domains {host._domains_kib()} + free {host._free_kib} "
+                f"+ scrub {host._scrub_kib} KiB = {accounted_kib} KiB, "
+                f"not the host's {spec.total_kib} KiB"
+            )
         return host
+
+    def _domains_kib(self) -> int:
+        return sum(d.tot_kib + kib_of_mib(d.shadow_mib) for d in self._domains.values())
 
     # -- simulator-only controls ----------------------------------------------------------
 
@@ -409,19 +432,48 @@ def _domain_to_data(domain: _Domain) -> dict[str, Any]:
     }
 
 
-def _domain_from_data(data: Mapping[str, Any]) -> _Domain:
-    guest = data["guest"]
+def _domains_from_data(untrusted: object) -> dict[int, _Domain]:
+    if not isinstance(untrusted, list):
+        raise HostDataError("domains is not a list")
+    domains: dict[int, _Domain] = {}
+    for data in untrusted:
+        if not isinstance(data, Mapping):
+            raise HostDataError("a domain is not an object")
+        domid = count(data, "domid")
+        if domid in domains:
+            raise HostDataError(f"domain {domid} is there twice")
+        try:
+            domains[domid] = _domain_from_data(domid, data)
+        except HostDataError as error:
+            raise HostDataError(f"domain {domid}: {error}") from None
+    return domains
+
+
+def _domain_from_data(domid: int, data: Mapping[str, Any]) -> _Domain:
+    stored_type = text(data, "domain_type")
+    try:
+        domain_type = DomainType(stored_type)
+    except ValueError:
+        raise HostDataError(f"domain_type is {stored_type!r}") from None
+    guest = data.get("guest")
     return _Domain(
-        domid=int(data["domid"]),
-        domain_type=DomainType(data["domain_type"]),
-        tot_kib=int(data["tot_kib"]),
-        max_kib=int(data["max_kib"]),
-        shadow_mib=int(data["shadow_mib"]),
-        paused=bool(data["paused"]),
-        started_s=data["started_s"],
-        booted=bool(data["booted"]),
-        guest=None if guest is None else Guest(**guest_fields(guest)),
+        domid=domid,
+        domain_type=domain_type,
+        tot_kib=count(data, "tot_kib"),
+        max_kib=count(data, "max_kib"),
+        shadow_mib=count(data, "shadow_mib"),
+        paused=flag(data, "paused"),
+        started_s=None if data.get("started_s") is None else seconds(data, "started_s"),
+        booted=flag(data, "booted"),
+        guest=None if guest is None else built(Guest, guest_fields(table(data, "guest"))),
     )
+
+
+def _key_values(untrusted: Mapping[str, Any]) -> dict[str, str]:
+    for key, value in untrusted.items():
+        if not (isinstance(key, str) and is_key(key) and isinstance(value, str)):
+            raise HostDataError(f"xenstore key {key!r} is not a key with a string value")
+    return dict(untrusted)
 
 
 def _parse_kib(untrusted_value: str | None) -> int | None:
