@@ -155,7 +155,13 @@ def test_nobody_is_stuck_at_exactly_the_threshold() -> None:
 
 
 def test_inactive_clamp_keeps_what_it_has_within_the_dynamic_range() -> None:
-    assert inactive_clamp(dom(1, 1000, 2000, 1500, 1200)) == 1200
-    assert inactive_clamp(dom(1, 1000, 2000, 1100, 1800)) == 1100
-    assert inactive_clamp(dom(1, 1000, 2000, 500, 1800)) == 1000
-    assert inactive_clamp(dom(1, 1000, 2000, 3000, 2500)) == 2000
+    for never_grow in (True, False):
+        assert inactive_clamp(dom(1, 1000, 2000, 1500, 1200), never_grow=never_grow) == 1200
+        assert inactive_clamp(dom(1, 1000, 2000, 1100, 1800), never_grow=never_grow) == 1100
+        assert inactive_clamp(dom(1, 1000, 2000, 3000, 2500), never_grow=never_grow) == 2000
+
+
+def test_inactive_clamp_of_a_domain_below_its_minimum_never_grows_it() -> None:
+    below = dom(1, 1000, 2000, 500, 1800)
+    assert inactive_clamp(below, never_grow=True) == 500
+    assert inactive_clamp(below, never_grow=False) == 1000  # squeezed's: 500 KiB unfunded

@@ -180,3 +180,40 @@ def test_reference_scenario(name: str, reference_ticks: bool) -> None:
     assert seen == expected
     assert {d["domid"]: (d["target"], d["actual"]) for d in report["domains"]} == final
     assert report["free_kib"] == final_free
+
+
+# xenmem's own safety switches, all off: squeezed's behaviour exactly.
+SQUEEZED = {"deficit_compensation": False, "inactive_never_grows": False, "keep_owed_growth": False}
+
+
+@pytest.mark.parametrize(
+    ("options", "amount", "stuck_target"),
+    [(SQUEEZED, 1010, 2000), ({"deficit_compensation": False}, 1006, 1500)],
+    ids=["squeezed", "xenmem"],
+)
+def test_free_range_without_deficit_compensation_is_squeezed_s(
+    options: dict[str, bool], amount: int, stuck_target: int
+) -> None:
+    """free_range's ideal follows the deficit switch: off, a domain below its dynamic_min
+    frees nothing and owes nothing there, as in squeezed, whose run of this scenario
+    reserves 1010 KiB after 8.6 s (the stuck domain 0 is declared inactive after 5 s,
+    then domain 1 alone is squeezed). xenmem's other switches on, the clamp leaves domain
+    0 at its size and the 4 KiB domain 1 may still grow into are not reserved."""
+    parsed = parse_scenario(
+        {
+            "host_free_kib": 1000,
+            "options": options,
+            "domains": [
+                vm(0, (2000, 2000, 3000, 1500), 4, STUCK),
+                vm(1, (1000, 2000, 3000, 2000), 4, IDEAL),
+            ],
+            "steps": [{"op": "free_range", "min": 500, "max": 1500}],
+        }
+    )
+    (report,) = run_scenario(parsed)["steps"]
+    assert (report["outcome"], report["params"], report["elapsed"]) == ("success", [amount], 8.6)
+    assert {d["domid"]: (d["target"], d["actual"]) for d in report["domains"]} == {
+        0: (stuck_target, 1500),
+        1: (1994, 1990),
+    }
+    assert report["free_kib"] == 1010

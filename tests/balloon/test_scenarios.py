@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support import CheckedRun, domain, guaranteed_free_kib, reference_steps, scenario
+from xenmem.balloon.policy import owed_growth_kib
+from xenmem.balloon.snapshot import read_host
 from xenmem.cli.scenario import build_world, run_scenario
 
 SUCCESS = ("success", [])
@@ -213,3 +217,96 @@ def test_a_stuck_domid_0_alone_to_blame_is_cannot_free_this_much_memory() -> Non
         target_host_free_kib=2000,
     )
     assert outcomes(parsed) == [("Cannot_free_this_much_memory", [2000, 496])]
+
+
+def _stuck_beside_a_guest_below_its_minimum(**options: object) -> object:
+    # Domain 2's minimum was raised far above its size; domain 4 is stuck above its
+    # (lowered) maximum. Freeing 89 KiB: domain 4 is declared inactive after 5 s, domain 2
+    # is given the 46 KiB that are free, does not move (its driver pauses) and is declared
+    # inactive in the iteration that succeeds.
+    return scenario(
+        [
+            {
+                **domain(2, dmin=3103, dmax=3103, actual=1934),
+                "inaccuracy": 8,
+                "driver": {"kind": "intermittent", "rate": 500, "interval": 1.5},
+            },
+            {
+                **domain(4, dmin=1088, dmax=1088, actual=1311, maxmem=1411),
+                "inaccuracy": 8,
+                "driver": {"kind": "stuck"},
+            },
+        ],
+        [{"op": "free", "kib": 89}, {"op": "balance", "target_kib": 0, "tolerance_kib": 33}],
+        host_free_kib=135,
+        target_host_free_kib=89,
+        reference_ticks=False,
+        **options,
+    )
+
+
+def test_a_guest_declared_inactive_below_its_minimum_is_not_grown() -> None:
+    steps = run_scenario(_stuck_beside_a_guest_below_its_minimum())["steps"]  # type: ignore[arg-type]
+    assert [(s["outcome"], s["params"]) for s in steps] == [SUCCESS, SUCCESS]
+    # The clamp left domain 2 at its size (1934); the balance then gave it what was free.
+    assert steps[0]["domains"][0]["target"] == 1934
+
+
+def test_squeezed_s_clamp_grows_it_with_memory_nobody_freed() -> None:
+    # squeezed's clamp sets domain 2's target to its dynamic_min, 1169 KiB above its size
+    # with 135 free; when its driver resumes it grows into memory that is not there.
+    parsed = _stuck_beside_a_guest_below_its_minimum(inactive_never_grows=False)
+    steps = run_scenario(parsed)["steps"]  # type: ignore[arg-type]
+    assert [(s["outcome"], s["params"], s["elapsed"]) for s in steps] == [
+        ("success", [], 5.2),
+        ("fault", [2, 49, 36], 1.1),
+    ]
+
+
+def _beside_a_guest_short_of_its_target(
+    steps: list[dict[str, object]], host_free_kib: int, keep: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """Run `steps` beside a guest 4 KiB short of its target (on target by squeezed's
+    measure, and free to take those 4 KiB: its maxmem is its target, its driver greedy).
+    Returns the reports and the growth it is owed beyond free memory once the caller has
+    taken what a step made free for it (consume) or reserved what free_range answered."""
+    parsed = scenario(
+        [
+            domain(
+                1,
+                dmin=0,
+                dmax=2000,
+                actual=996,
+                target=1000,
+                maxmem=1000,
+                driver={"kind": "greedy", "rate": 100},
+            )
+        ],
+        steps,
+        host_free_kib=host_free_kib,
+        reference_ticks=False,
+        keep_owed_growth=keep,
+    )
+    world = build_world(parsed)
+    reports = run_scenario(parsed, world)["steps"]
+    assert all(r["outcome"] == "success" for r in reports)
+    host = read_host(world.host, parsed.config).host
+    reserved = sum(r["params"][0] for r in reports if r["op"] == "free_range")
+    return reports, owed_growth_kib(host.domains) - (host.free_kib - reserved)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_fast_path_does_not_promise_memory_a_guest_may_still_take(keep: bool) -> None:
+    # 10 KiB are free and every target is hit: squeezed answers at once, though 4 of
+    # them are the guest's; xenmem first lowers its target.
+    steps: list[dict[str, object]] = [{"op": "free", "kib": 10}, {"op": "consume", "kib": 10}]
+    _, excess = _beside_a_guest_short_of_its_target(steps, 10, keep)
+    assert (excess <= 0) is keep
+
+
+@pytest.mark.parametrize(("keep", "amount"), [(True, 496), (False, 500)])
+def test_free_range_does_not_reserve_memory_a_guest_may_still_take(keep: bool, amount: int) -> None:
+    steps: list[dict[str, object]] = [{"op": "free_range", "min": 100, "max": 500}]
+    reports, excess = _beside_a_guest_short_of_its_target(steps, 500, keep)
+    assert reports[0]["params"] == [amount]
+    assert (excess <= 0) is keep

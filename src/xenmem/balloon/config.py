@@ -20,6 +20,13 @@ class SqueezerConfig:
     - `inaccuracy_compensation`: withhold 2 × inaccuracy per domain in `min_freeable` (§3.2).
     - `deficit_compensation`: count a domain below its dynamic_min as needing the
       difference in `min_freeable` (squeezed counts 0 and hands that memory out twice).
+    - `inactive_never_grows`: the clamp of a newly inactive domain stops at its size;
+      squeezed's raises one below its dynamic_min to that minimum (§3.5 step 2), growth
+      that no free memory pays for.
+    - `keep_owed_growth`: free memory a balloonable domain may still grow into (its
+      target is above its size) is not free to hand out: the fast path and free_range's
+      amount leave it; squeezed counts it, so a reservation can take memory a guest is
+      still growing into.
     - `reference_ticks`: iterate every `iteration_interval_s` as squeezed does (§3.5);
       False reacts to balloon progress, sampling every `poll_interval_s` and iterating as
       soon as every active domain has hit its target or the set of active domains changes.
@@ -38,6 +45,8 @@ class SqueezerConfig:
     two_phase: bool = True
     inaccuracy_compensation: bool = True
     deficit_compensation: bool = True
+    inactive_never_grows: bool = True
+    keep_owed_growth: bool = True
     reference_ticks: bool = False
     manage_domain_zero: bool = False
     domain_zero_dynamic_min_bytes: int = 1024 * BYTES_PER_MIB

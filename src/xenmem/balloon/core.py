@@ -118,11 +118,18 @@ def fund_growth(
     return tuple(funded)
 
 
-def inactive_clamp(domain: Domain) -> int:
+def inactive_clamp(domain: Domain, *, never_grow: bool) -> int:
     """Target and maxmem of a newly inactive domain: it may shrink but never grow back, and
-    never above dynamic_max or below dynamic_min (§3.5 step 2, CA-41832)."""
+    never above dynamic_max or below dynamic_min (§3.5 step 2, CA-41832).
+
+    squeezed raises a domain below its dynamic_min to that minimum, though nobody freed
+    the memory for it (the domain is excluded from the targets that pay for growth) and a
+    driver that resumes takes it from what others were promised; `never_grow` keeps such
+    a domain at its size.
+    """
     ideal = min(domain.target_kib, domain.actual_kib)
-    return min(domain.dynamic_max_kib, max(domain.dynamic_min_kib, ideal))
+    clamped = min(domain.dynamic_max_kib, max(domain.dynamic_min_kib, ideal))
+    return min(clamped, domain.actual_kib) if never_grow else clamped
 
 
 def one_iteration(

@@ -13,6 +13,7 @@ __all__ = [
     "has_hit_target",
     "min_freeable",
     "needs_to_grow",
+    "owed_growth_kib",
 ]
 
 
@@ -50,6 +51,12 @@ def has_hit_target(domain: Domain) -> bool:
 def needs_to_grow(domain: Domain) -> bool:
     """Outside its band, a domain below its target must grow; otherwise it must shrink."""
     return domain.target_kib > domain.actual_kib
+
+
+def owed_growth_kib(domains: Iterable[Domain]) -> int:
+    """KiB the balloonable domains may still grow by: Σ max(0, target − actual). Their
+    maxmem lets them reach their targets, so this memory is spoken for though free."""
+    return sum(max(0, d.target_kib - d.actual_kib) for d in domains if d.can_balloon)
 
 
 def min_freeable(domain: Domain, *, compensate: bool = True, count_deficit: bool = True) -> int:

@@ -25,7 +25,12 @@ from xenmem.balloon.core import (
 )
 from xenmem.balloon.errors import CannotFreeThisMuchMemory, DomainsRefusedToCooperate
 from xenmem.balloon.health import BalloonHealth, shortfall_kib, update_cooperation
-from xenmem.balloon.policy import Domain, compute_target_adjustments, has_hit_target
+from xenmem.balloon.policy import (
+    Domain,
+    compute_target_adjustments,
+    has_hit_target,
+    owed_growth_kib,
+)
 from xenmem.balloon.snapshot import DomainView, Snapshot, read_host
 from xenmem.balloon.stuckness import Progress, update_progress
 from xenmem.xen.clock import Clock
@@ -140,7 +145,7 @@ class Squeezer:
             new_targets = {a.domid: a.target_kib for a in iteration.decision.actions}
         for domain in snapshot.host.domains:
             if domain.domid in iteration.declared_inactive:
-                value = inactive_clamp(domain)
+                value = inactive_clamp(domain, never_grow=self.config.inactive_never_grows)
             else:
                 value = new_targets.get(domain.domid, domain.target_kib)
             self._set_target(snapshot.views[domain.domid], value)
@@ -156,7 +161,7 @@ class Squeezer:
         balloonable = [d for d in first.host.domains if d.can_balloon]
         if (
             required_kib != self.config.target_host_free_kib
-            and required_kib <= first.host.free_kib
+            and required_kib <= self._unowed_free_kib(first)
             and all(has_hit_target(d) for d in balloonable)
         ):
             return  # the fast path (§3.5 step 0): nothing to do, nothing written
@@ -246,12 +251,22 @@ class Squeezer:
             actual_kib=min_kib,
             maxmem_kib=0,
         )
-        ideal = _phantom_target(snapshot, phantom, reserve)
+        ideal = _phantom_target(
+            snapshot, phantom, reserve, count_deficit=self.config.deficit_compensation
+        )
         await self.change_host_free_memory(ideal + reserve, lambda free: free >= min_kib + reserve)
-        usable = (await self.snapshot()).host.free_kib - reserve
+        usable = self._unowed_free_kib(await self.snapshot()) - reserve
         if usable < min_kib:
             _log.warning("usable free memory %d KiB is below the reserved %d KiB", usable, min_kib)
         return max(min_kib, min(usable, max_kib))
+
+    def _unowed_free_kib(self, snapshot: Snapshot) -> int:
+        """Free memory that may be handed out: with `keep_owed_growth`, less what the
+        domains may still grow into (their targets, within the inaccuracy at worst)."""
+        free = snapshot.host.free_kib
+        if self.config.keep_owed_growth:
+            free -= owed_growth_kib(snapshot.host.domains)
+        return free
 
     def is_balanced(self, free_kib: int) -> bool:
         return free_kib - self.config.target_host_free_kib < self.config.free_memory_tolerance_kib
@@ -302,10 +317,17 @@ def _last_progress(progress: dict[int, Progress], domid: int) -> float | None:
     return None if entry is None else entry.last_progress_s
 
 
-def _phantom_target(snapshot: Snapshot, phantom: Domain, reserve_kib: int) -> int:
-    # Every snapshot domain takes part here, balloonable or not (§3.7, §10.2).
+def _phantom_target(
+    snapshot: Snapshot, phantom: Domain, reserve_kib: int, *, count_deficit: bool
+) -> int:
+    # Every snapshot domain takes part here, balloonable or not (§3.7, §10.2). squeezed
+    # computes this ideal without its test switches, so the inaccuracy allowance always
+    # applies; the deficit is xenmem's own rule and follows its switch.
     adjustments = compute_target_adjustments(
-        (phantom, *snapshot.host.domains), snapshot.host.free_kib, reserve_kib
+        (phantom, *snapshot.host.domains),
+        snapshot.host.free_kib,
+        reserve_kib,
+        count_deficit=count_deficit,
     )
     for domain, target in adjustments:
         if domain is phantom:

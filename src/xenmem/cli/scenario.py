@@ -167,6 +167,8 @@ def _config(untrusted: Any, inaccuracy_kib: int) -> SqueezerConfig:
         "two_phase",
         "inaccuracy_compensation",
         "deficit_compensation",
+        "inactive_never_grows",
+        "keep_owed_growth",
         "reference_ticks",
         "target_host_free_kib",
     }
@@ -179,6 +181,8 @@ def _config(untrusted: Any, inaccuracy_kib: int) -> SqueezerConfig:
         two_phase=_flag(options, "two_phase", "options", True),
         inaccuracy_compensation=_flag(options, "inaccuracy_compensation", "options", True),
         deficit_compensation=_flag(options, "deficit_compensation", "options", True),
+        inactive_never_grows=_flag(options, "inactive_never_grows", "options", True),
+        keep_owed_growth=_flag(options, "keep_owed_growth", "options", True),
         reference_ticks=reference,
         iteration_interval_s=REFERENCE_TICK_S,
         # Domid 0 is an ordinary guest here, so the squeezer must manage it.
