@@ -11,6 +11,13 @@ types, which breaks XO.
 package data under `xenmem/web/`, read once when the application is made. The dashboard
 is a XenAPI client like any other. `GET /rrd_updates` serves the RRDs (`rrd_updates`);
 nothing else is served on GET.
+
+A browser names the page that sent a request in `Origin`; a call or an RRD request carrying
+any origin but the server's own (the dashboard's) is refused with HTTP 403 before it is
+read, and no answer carries CORS headers, so a web page a local user visits can neither
+make calls nor read answers. xapi answers every call with `Access-Control-Allow-Origin: *`;
+clients that are not browsers send no Origin and are served as before, whatever content
+type.
 """
 
 from __future__ import annotations
@@ -38,10 +45,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-_CORS = (
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-headers", b"X-Requested-With"),
-)
 # The dashboard's files: no cache (a new version shows on reload), no sniffing, and
 # nothing but its own scripts and styles (it has no inline code and loads nothing else).
 _PAGE_HEADERS = (
@@ -59,6 +62,12 @@ _CONTENT_TYPES = {
 _BAD_REQUEST_PAGE = (
     b"<html><body><h1>HTTP 500 internal server error</h1>"
     b"An unexpected error occurred; please wait a while and try again.</body></html>"
+)
+
+
+_FOREIGN_ORIGIN_PAGE = (
+    b"<html><body><h1>HTTP 403 forbidden</h1>"
+    b"Calls from another origin's web pages are refused.</body></html>"
 )
 
 
@@ -102,7 +111,7 @@ async def _respond(
     status: int,
     content_type: bytes | None,
     body: bytes,
-    extra_headers: tuple[tuple[bytes, bytes], ...] = _CORS,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     """Send the response; without a `content_type`, none is named (an empty 400)."""
     headers = [
@@ -112,6 +121,23 @@ async def _respond(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _foreign_origin(scope: Scope) -> bool:
+    """Whether a browser sent this request from a page of another origin than ours."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False
+    host = _header(scope, b"host")
+    own = f"{scope.get('scheme', 'http')}://".encode() + (host or b"")
+    return host is None or origin.lower() != own.lower()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -150,17 +176,18 @@ class XenAPIApp:
         if scope["type"] != "http":
             return
         method = scope["method"]
-        if method == "OPTIONS":  # CORS preflight
-            await _respond(send, 200, b"text/plain", b"")
-            return
         if method == "GET" and (asset := self._page.get(scope["path"])) is not None:
             await _respond(send, 200, asset.content_type, asset.body, _PAGE_HEADERS)
             return
-        if method == "GET" and scope["path"] == "/rrd_updates" and self._rrd_updates:
-            await self._rrd(self._rrd_updates, scope, send)
-            return
-        if method != "POST":
+        rrd = self._rrd_updates if (method, scope["path"]) == ("GET", "/rrd_updates") else None
+        if rrd is None and method != "POST":
             await _respond(send, 404, b"text/html", b"<html><body>Not found</body></html>")
+            return
+        if _foreign_origin(scope):
+            await _respond(send, 403, b"text/html", _FOREIGN_ORIGIN_PAGE)
+            return
+        if rrd is not None:
+            await self._rrd(rrd, scope, send)
             return
         try:
             body = await _read_body(receive, self._max_body)
