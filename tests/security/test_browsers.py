@@ -13,8 +13,8 @@ import pytest
 
 from tests.serving import RunningServer
 
-LOGIN = json.dumps(
-    {"id": 1, "jsonrpc": "2.0", "method": "session.login_with_password", "params": ["root", "x"]}
+JSON_LIST = json.dumps(
+    {"id": 1, "jsonrpc": "2.0", "method": "system.listMethods", "params": []}
 ).encode()
 XML_LIST = b"<methodCall><methodName>system.listMethods</methodName></methodCall>"
 
@@ -47,7 +47,7 @@ def test_a_foreign_origin_is_refused(
     server: RunningServer, origin: str, path: str, content_type: str
 ) -> None:
     netloc = urlsplit(server.url).netloc
-    body = LOGIN if path == "/jsonrpc" else XML_LIST
+    body = JSON_LIST if path == "/jsonrpc" else XML_LIST
     response = _post(
         server,
         path,
@@ -88,7 +88,7 @@ def test_clients_without_origin_are_served_whatever_the_content_type(
     xml = _post(server, "/", XML_LIST, headers)
     assert xml.status == 200
     assert xml.getheader("access-control-allow-origin") is None
-    answer = _post(server, "/jsonrpc", LOGIN, headers)
+    answer = _post(server, "/jsonrpc", JSON_LIST, headers)
     assert answer.status == 200
 
 
@@ -97,7 +97,7 @@ def test_the_dashboards_own_origin_is_served(server: RunningServer) -> None:
     response = _post(
         server,
         "/jsonrpc",
-        LOGIN,
+        JSON_LIST,
         {"Content-Type": "application/json", "Origin": f"http://{netloc}"},
     )
     assert response.status == 200

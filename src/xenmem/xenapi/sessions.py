@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from xenmem.db import Store
-from xenmem.db.users import User, find_user, users_generation, verify_password
+from xenmem.db.users import User, find_user, users_generation, verify_login
 from xenmem.errors import SESSION_AUTHENTICATION_FAILED, SESSION_INVALID
 from xenmem.toolstack import Context
 from xenmem.xenapi.collector import SessionUse
@@ -136,7 +136,7 @@ class Sessions:
             generation = users_generation(self._users)
             user = find_user(self._users, uname)
             # scrypt takes tens of milliseconds: keep it off the event loop.
-            if user is None or not await asyncio.to_thread(verify_password, user, pwd):
+            if not await asyncio.to_thread(verify_login, user, pwd) or user is None:
                 return False
             found.append((user, generation))
             return True
