@@ -32,6 +32,7 @@ from typing import Any
 
 from xenmem.xenapi import jsonrpc, xmlrpc
 from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
+from xenmem.xenapi.events import CLIENT_GONE
 from xenmem.xenapi.rrd_updates import RrdUpdates
 from xenmem.xenapi.sessions import CLIENT_ADDRESS
 
@@ -77,6 +78,10 @@ def _too_deep_page(error: Exception) -> bytes:
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+class _DisconnectedError(Exception):
+    """The client went away before sending its whole call: there is no one to answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,13 +145,19 @@ def _foreign_origin(scope: Scope) -> bool:
     return host is None or origin.lower() != own.lower()
 
 
+async def _until_disconnected(receive: Receive) -> None:
+    """Return when the client has gone (after the body, only a disconnect can come)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise _DisconnectedError
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -194,15 +205,19 @@ class XenAPIApp:
         except _BodyTooLargeError:
             await _respond(send, 413, b"text/html", b"<html><body>Request too large</body></html>")
             return
+        except _DisconnectedError:
+            return
         client = scope.get("client")
-        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        address = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        gone = CLIENT_GONE.set(lambda: _until_disconnected(receive))
         try:
             if scope["path"] == "/jsonrpc":
                 await self._json(body, send)
             else:
                 await self._xml(body, send)
         finally:
-            CLIENT_ADDRESS.reset(token)
+            CLIENT_GONE.reset(gone)
+            CLIENT_ADDRESS.reset(address)
 
     async def _rrd(self, handler: RrdUpdates, scope: Scope, send: Send) -> None:
         client = scope.get("client")

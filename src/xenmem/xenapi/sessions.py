@@ -185,9 +185,9 @@ class Sessions:
     def _end(self, session: str) -> None:
         self._live.pop(session, None)
         if self._store.get("session", session) is not None:
+            # Deleting the record wakes this session's calls blocked in event.from/next:
+            # they must now fail (§6.1).
             with self._store.transaction() as tx:
                 tx.delete("session", session)
         for callback in self._on_end:
             callback(session)
-        # Calls blocked in event.from/next for this session must now fail (§6.1).
-        self._store.wake_waiters()
