@@ -23,6 +23,7 @@ type.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -36,7 +37,13 @@ from xenmem.xenapi.events import CLIENT_GONE
 from xenmem.xenapi.rrd_updates import RrdUpdates
 from xenmem.xenapi.sessions import CLIENT_ADDRESS
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Asset", "XenAPIApp", "load_page"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "MAX_ANONYMOUS_BODY_BYTES",
+    "Asset",
+    "XenAPIApp",
+    "load_page",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_ANONYMOUS_BODY_BYTES = 64 * 1024  # unless these first bytes name a live session
+_SESSION_REF = re.compile(
+    rb"OpaqueRef:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 # The dashboard's files: no cache (a new version shows on reload), no sniffing, and
 # nothing but its own scripts and styles (it has no inline code and loads nothing else).
 _PAGE_HEADERS = (
@@ -151,7 +162,11 @@ async def _until_disconnected(receive: Receive) -> None:
         pass
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(
+    receive: Receive, limit: int, anonymous_limit: int, names_session: Callable[[bytes], bool]
+) -> bytes:
+    """The whole body: up to `anonymous_limit` bytes, or `limit` when its first
+    `anonymous_limit` bytes name a live session."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -159,6 +174,10 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         if message["type"] == "http.disconnect":
             raise _DisconnectedError
         chunk = message.get("body", b"")
+        if size <= anonymous_limit < size + len(chunk):
+            head = b"".join([*chunks, chunk])[:anonymous_limit]
+            if not names_session(head):
+                raise _BodyTooLargeError
         size += len(chunk)
         if size > limit:
             raise _BodyTooLargeError
@@ -179,6 +198,9 @@ class XenAPIApp:
         self._max_body = max_body_bytes
         self._page = load_page()
         self._rrd_updates = rrd_updates
+
+    def _names_session(self, head: bytes) -> bool:
+        return any(self._dispatcher.is_session(m.decode()) for m in _SESSION_REF.findall(head))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -201,7 +223,9 @@ class XenAPIApp:
             await self._rrd(rrd, scope, send)
             return
         try:
-            body = await _read_body(receive, self._max_body)
+            body = await _read_body(
+                receive, self._max_body, MAX_ANONYMOUS_BODY_BYTES, self._names_session
+            )
         except _BodyTooLargeError:
             await _respond(send, 413, b"text/html", b"<html><body>Request too large</body></html>")
             return
