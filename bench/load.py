@@ -93,12 +93,14 @@ class Server:
         self.process.communicate(timeout=30)
 
 
-def start_server(state: Path, time_scale: float) -> Server:
+def start_server(state: Path, time_scale: float, *options: str) -> Server:
+    """`xenmem serve` on the four-host pool, with more `options` for serve."""
     pool = state / "pool.toml"
     pool.write_text(POOL)
     env = {**os.environ, "XENMEM_ROOT_PASSWORD": PASSWORD}
     argv = [sys.executable, "-m", "xenmem.cli.main", "serve", "--port", "0"]
     argv += ["--state", str(state / "db"), "--pool", str(pool), "--time-scale", str(time_scale)]
+    argv += options
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,

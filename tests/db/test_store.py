@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xenmem.db import NULL_REF, Relation, Schema, Store, Sum
+from xenmem.db import NULL_REF, Interest, Relation, Schema, Store, Sum
 from xenmem.db.sqlite import connect
 
 SCHEMAS = [
@@ -164,6 +164,56 @@ def test_wait_for_change_wakes_on_commit_and_times_out() -> None:
         return waiter.done(), loop.time() - started >= 0.04
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def test_a_commit_wakes_only_the_waiters_interested_in_what_it_changed() -> None:
+    store = make_store()
+    with store.transaction() as tx:
+        host = tx.create("host", {})
+        vm = tx.create("VM", {})
+
+    async def scenario() -> None:
+        def waiting(interest: Interest) -> asyncio.Future[None]:
+            return asyncio.ensure_future(store.wait_for_change(60.0, interest))
+
+        on_hosts = waiting(Interest(classes=frozenset({"host"})))
+        on_vm = waiting(Interest(objects=frozenset({("VM", vm)})))
+        on_session = waiting(Interest(objects=frozenset({("session", "s")})))
+        on_anything = waiting(Interest(everything=True))
+        await settle()
+        with store.transaction() as tx:
+            tx.create("VM", {})  # another VM: only the waiter on anything cares
+        await settle()
+        assert on_anything.done()
+        assert not (on_hosts.done() or on_vm.done() or on_session.done())
+        with store.transaction() as tx:
+            tx.update("VM", vm, {"resident_on": host})  # changes host.resident_VMs too
+        await settle()
+        assert on_hosts.done() and on_vm.done() and not on_session.done()
+        with store.transaction() as tx:
+            tx.create("session", {}, ref="s")  # a class without events still wakes
+        await asyncio.wait_for(on_session, 5.0)
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_returns_when_told_to() -> None:
+    store = make_store()
+
+    async def scenario() -> None:
+        stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = asyncio.ensure_future(store.wait_for_change(60.0, until=stop))
+        await settle()
+        assert not waiter.done()
+        stop.set_result(None)
+        await asyncio.wait_for(waiter, 5.0)
+
+    asyncio.run(scenario())
 
 
 def test_sums_follow_every_change_and_survive_a_restart(tmp_path: Path) -> None:

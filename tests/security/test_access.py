@@ -5,7 +5,6 @@ failed logins are slowed down without holding up anyone else."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from xenmem.xenapi.model import MODEL
 from xenmem.xenapi.roles import READ_ONLY, ROLES
 from xenmem.xenapi.sessions import Sessions
 from xenmem.xenapi.tasks import Tasks
-from xenmem.xenapi.throttle import LoginThrottle
 
 NO_PERMISSION = "No permission in user session"
 
@@ -187,66 +185,6 @@ def test_the_default_idle_timeout_is_a_day(served: tuple[XenAPIServer, Loop]) ->
 
     args = build_parser().parse_args(["serve"])
     assert args.session_timeout == 24 * 3600
-
-
-class _FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def _attempt(throttle: LoginThrottle, user: str, source: str, ok: bool) -> bool:
-    async def check() -> bool:
-        return ok
-
-    return asyncio.run(throttle.attempt(user, source, check))
-
-
-def test_failed_logins_wait_longer_each_time_until_a_success() -> None:
-    t = _FakeTime()
-    throttle = LoginThrottle(base=0.5, cap=4.0, clock=t.clock, sleep=t.sleep)
-    for _ in range(5):
-        assert not _attempt(throttle, "root", "10.0.0.1", ok=False)
-    assert t.slept == [0.5, 1.0, 2.0, 4.0, 4.0]
-    # Another address guessing the same user name is slowed down as much.
-    t.slept.clear()
-    assert not _attempt(throttle, "root", "10.0.0.2", ok=False)
-    assert t.slept == [4.0]
-    # A success resets that user's and that address's count; other users never waited.
-    t.slept.clear()
-    assert _attempt(throttle, "root", "10.0.0.1", ok=True)
-    assert _attempt(throttle, "alice", "10.0.0.3", ok=True)
-    assert not _attempt(throttle, "bob", "10.0.0.3", ok=False)
-    assert t.slept == [0.5]
-    # Failures are forgotten after a quiet quarter of an hour.
-    t.now += 901.0
-    assert throttle.failures("bob", "10.0.0.3") == 0
-
-
-def test_parallel_guesses_from_one_address_are_checked_one_delay_apart() -> None:
-    t = _FakeTime()
-    throttle = LoginThrottle(base=1.0, cap=1.0, clock=t.clock, sleep=t.sleep)
-    assert not _attempt(throttle, "root", "10.0.0.9", ok=False)
-    started: list[float] = []
-
-    async def check() -> bool:
-        started.append(t.now)
-        return False
-
-    async def burst() -> None:
-        await asyncio.gather(*(throttle.attempt("root", "10.0.0.9", check) for _ in range(4)))
-
-    t.slept.clear()
-    asyncio.run(burst())
-    gaps = [b - a for a, b in itertools.pairwise(started)]
-    assert gaps and all(gap >= 1.0 for gap in gaps), started
 
 
 def test_failed_logins_do_not_hold_up_other_clients(tmp_path: Path) -> None:

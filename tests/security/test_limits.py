@@ -1,5 +1,6 @@
 """Body size and nesting depth are bounded: HTTP 413 and 400 with a clear message; just
-inside the bounds, calls are read as usual."""
+inside the bounds, calls are read as usual. A body is bounded more tightly until it names
+a live session."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.security.support import Loop, in_process
-from xenmem.xenapi.http import DEFAULT_MAX_BODY_BYTES, XenAPIApp
+from xenmem.xenapi.http import DEFAULT_MAX_BODY_BYTES, MAX_ANONYMOUS_BODY_BYTES, XenAPIApp
 from xenmem.xenapi.xmlrpc import MAX_NESTING
 
 
@@ -41,7 +42,7 @@ def post(app: tuple[XenAPIApp, Loop], path: str, body: bytes) -> tuple[int, byte
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
-def xml_nested(depth: int, container: str = "array") -> bytes:
+def xml_nested(depth: int, container: str = "array", session: str = "s") -> bytes:
     if container == "array":
         opening, closing = "<value><array><data>", "</data></array></value>"
     else:
@@ -49,7 +50,7 @@ def xml_nested(depth: int, container: str = "array") -> bytes:
     value = opening * depth + "<value>x</value>" + closing * depth
     return (
         "<methodCall><methodName>pool.get_all</methodName><params>"
-        f"<param><value>s</value></param><param>{value}</param></params></methodCall>"
+        f"<param><value>{session}</value></param><param>{value}</param></params></methodCall>"
     ).encode()
 
 
@@ -69,14 +70,14 @@ def test_xml_nesting_is_bounded(app: tuple[XenAPIApp, Loop], container: str) -> 
     status, body = post(app, "/", xml_nested(MAX_NESTING, container))
     assert status == 200
     assert b"MESSAGE_PARAMETER_COUNT_MISMATCH" in body  # read, then answered as usual
-    for depth in (MAX_NESTING + 1, 100_000):
+    for depth in (MAX_NESTING + 1, 1000):
         status, body = post(app, "/", xml_nested(depth, container))
         assert status == 400
         assert f"nested more than {MAX_NESTING} levels deep".encode() in body
 
 
 def test_deep_junk_elements_are_refused_early(app: tuple[XenAPIApp, Loop]) -> None:
-    status, body = post(app, "/RPC2", b"<methodCall>" + b"<a>" * 1_000_000)
+    status, body = post(app, "/RPC2", b"<methodCall>" + b"<a>" * 20_000)
     assert status == 400
     assert b"nested more than" in body
 
@@ -90,17 +91,37 @@ def test_json_nesting_is_bounded(app: tuple[XenAPIApp, Loop], opening: str) -> N
         status, body = post(app, "/jsonrpc", json_nested(depth, opening))
         assert status == 400
         assert f"nested more than {MAX_NESTING} levels deep".encode() in body
-    status, _ = post(app, "/jsonrpc", b"[" * 1_000_000)  # unterminated, too
+    status, _ = post(app, "/jsonrpc", b"[" * 60_000)  # unterminated, too
     assert status == 400
 
 
 def test_body_size_is_bounded(app: tuple[XenAPIApp, Loop]) -> None:
-    padding = b" " * (DEFAULT_MAX_BODY_BYTES - len(xml_nested(1)))
-    status, _ = post(app, "/", xml_nested(1) + padding)
+    call = xml_nested(1, session=app[1].login())
+    padding = b" " * (DEFAULT_MAX_BODY_BYTES - len(call))
+    status, _ = post(app, "/", call + padding)
     assert status == 200
-    status, body = post(app, "/", xml_nested(1) + padding + b" ")
+    status, body = post(app, "/", call + padding + b" ")
     assert status == 413
     assert b"Request too large" in body
+
+
+def test_without_a_live_session_a_body_is_bounded_more_tightly(
+    app: tuple[XenAPIApp, Loop],
+) -> None:
+    loop = app[1]
+    ended = loop.login()
+    loop.call("session.logout", ended)
+    for session in ("s", "OpaqueRef:dead0000-0000-4000-8000-000000000000", ended):
+        call = xml_nested(1, session=session)
+        status, body = post(app, "/", call + b" " * (MAX_ANONYMOUS_BODY_BYTES - len(call)))
+        assert status == 200
+        assert b"MESSAGE_PARAMETER_COUNT_MISMATCH" in body  # read, then answered as usual
+        status, body = post(app, "/", call + b" " * (MAX_ANONYMOUS_BODY_BYTES + 1 - len(call)))
+        assert status == 413
+        assert b"Request too large" in body
+    live = xml_nested(1, session=loop.login())
+    status, _ = post(app, "/", live + b" " * (4 * MAX_ANONYMOUS_BODY_BYTES))
+    assert status == 200
 
 
 def test_nesting_over_http(server: object) -> None:

@@ -204,14 +204,6 @@ def test_json_rpc_envelopes(raw: Raw, session: str) -> None:
     assert "event.from" in ok["result"]  # type: ignore[operator]
 
 
-def test_cors_preflight(raw: Raw) -> None:
-    raw.conn.request("OPTIONS", "/jsonrpc")
-    response = raw.conn.getresponse()
-    response.read()
-    assert response.status == 200
-    assert response.getheader("access-control-allow-origin") == "*"
-
-
 def test_text_xml_cannot_carry_reaches_xml_rpc_clients_replaced(
     raw: Raw, session: str, server: RunningServer
 ) -> None:

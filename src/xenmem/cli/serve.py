@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
+import resource
 import socket
 import ssl
 import sys
@@ -24,6 +26,7 @@ from xenmem.files import LockedError, hold_lock
 from xenmem.toolstack.waiting import RetryPolicy
 from xenmem.xenapi import ServerConfig, XenAPIApp, open_server
 from xenmem.xenapi.app import PoolStarter
+from xenmem.xenapi.connections import ConnectionLimits, guarded_protocol
 from xenmem.xenapi.sessions import DEFAULT_SESSION_TIMEOUT
 from xenmem.xenapi.tls import self_signed
 
@@ -34,6 +37,10 @@ DEFAULT_STATE_DIR = Path("xenmem-state")
 # Held by the server for its life: two servers on one state would each admit VMs against
 # their own books of the same hosts.
 LOCK_FILENAME = "serve.lock"
+_DEFAULT_LIMITS = ConnectionLimits()
+# File descriptors beside the connections: the listener, the database and its journal,
+# state files being written, the event loop's own.
+_SPARE_FILES = 64
 
 
 def _time_scale(text: str) -> float:
@@ -77,6 +84,16 @@ def _retry_delay(text: str) -> tuple[float, float]:
             f"invalid retry delay {text!r}: expecting MIN,MAX seconds with 0 <= MIN <= MAX"
         )
     return delays
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expecting an integer > 0")
+    return value
 
 
 def listen(address: str, port: int) -> socket.socket:
@@ -143,6 +160,40 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="a waiting call tries again after a random delay in [MIN, MAX] seconds, or as "
         "soon as an operation ends (default: 1,20, as xapi)",
     )
+    connections = serve.add_argument_group(
+        "connections",
+        "a connection is closed when a client takes longer than this between requests or "
+        "to send one; a call in progress is never cut",
+    )
+    connections.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=_DEFAULT_LIMITS.idle_timeout,
+        metavar="SECONDS",
+        help="for the next request to start, after connecting or after an answer "
+        "(default: %(default)g)",
+    )
+    connections.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=_DEFAULT_LIMITS.header_timeout,
+        metavar="SECONDS",
+        help="for a request's headers, from their first byte (default: %(default)g)",
+    )
+    connections.add_argument(
+        "--body-timeout",
+        type=_seconds,
+        default=_DEFAULT_LIMITS.body_timeout,
+        metavar="SECONDS",
+        help="for a request's body, after its headers (default: %(default)g)",
+    )
+    connections.add_argument(
+        "--max-connections",
+        type=_count,
+        default=_DEFAULT_LIMITS.max_connections,
+        metavar="N",
+        help="open at once; more are answered HTTP 503 and closed (default: %(default)d)",
+    )
     tls = serve.add_argument_group("HTTPS")
     tls.add_argument(
         "--tls",
@@ -189,11 +240,33 @@ def _lock_state(state_dir: Path, parser: argparse.ArgumentParser) -> None:
         parser.exit(1, f"{parser.prog}: error: cannot lock {state_dir}: {error.strerror}\n")
 
 
+def _allow_files(connections: int, parser: argparse.ArgumentParser) -> None:
+    """Raise the soft limit on open files as far as `connections` need, or refuse."""
+    needed = connections + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    except (ValueError, OSError):
+        parser.error(
+            f"--max-connections {connections} needs {needed} open files, "
+            f"more than this system allows (ulimit -Hn: {hard})"
+        )
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         pool = DEFAULT_POOL if args.pool is None else load_pool_file(args.pool)
     except PoolFileError as error:
         parser.error(str(error))
+    limits = ConnectionLimits(
+        idle_timeout=args.idle_timeout,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
+    )
+    _allow_files(limits.max_connections, parser)
     _lock_state(args.state, parser)
     config = ServerConfig(
         state_dir=args.state,
@@ -212,7 +285,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except OSError as error:
         parser.error(f"cannot listen on {args.listen}:{args.port}: {error.strerror}")
     try:
-        asyncio.run(_serve(config, start_pool, listener, tls))
+        asyncio.run(_serve(config, start_pool, listener, tls, limits))
     except HostStateError as error:
         parser.exit(1, f"{parser.prog}: error: {error}\n")
     return 0
@@ -223,6 +296,7 @@ async def _serve(
     start_pool: PoolStarter,
     listener: socket.socket,
     tls: tuple[Path, Path] | None,
+    limits: ConnectionLimits,
 ) -> None:
     print("xenmem: booting the pool's hosts", flush=True)
     server = await open_server(config, start_pool)
@@ -242,6 +316,9 @@ async def _serve(
     )
     uv_config = uvicorn.Config(
         XenAPIApp(server.dispatcher, rrd_updates=server.rrd_updates),
+        http=guarded_protocol(limits),
+        # uvicorn's wait after an answer (whole seconds): never before the idle timeout.
+        timeout_keep_alive=math.ceil(limits.idle_timeout),
         log_level="warning",
         access_log=False,
         # event.from calls block for up to a minute; do not wait for them on shutdown.

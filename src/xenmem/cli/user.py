@@ -11,6 +11,7 @@ from xenmem.cli.serve import DEFAULT_STATE_DIR
 from xenmem.db.sqlite import connect
 from xenmem.db.users import set_user
 from xenmem.xenapi.roles import ROLES
+from xenmem.xenapi.throttle import MAX_USER_NAME_LENGTH
 
 __all__ = ["register"]
 
@@ -40,7 +41,7 @@ def _read_password() -> str:
 
 
 def _add(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if not args.name or ":" in args.name:
+    if not args.name or ":" in args.name or len(args.name) > MAX_USER_NAME_LENGTH:
         parser.error(f"invalid user name {args.name!r}")
     try:
         password = _read_password()

@@ -5,8 +5,10 @@ objects through `Store`, the XenAPI layer derives each class's `Schema` from its
 """
 
 from xenmem.db.store import (
+    ANYTHING,
     NULL_REF,
     Change,
+    Interest,
     Record,
     Relation,
     Schema,
@@ -17,8 +19,10 @@ from xenmem.db.store import (
 )
 
 __all__ = [
+    "ANYTHING",
     "NULL_REF",
     "Change",
+    "Interest",
     "Record",
     "Relation",
     "Schema",

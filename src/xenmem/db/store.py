@@ -9,7 +9,10 @@ Each committed change of an object gets the next generation number (xapi's datab
 generation), which event.from tokens count in. The store keeps, per object, the generation
 it was created at and last changed at, plus a tombstone for each recent deletion, so "what
 changed since generation g" costs the number of changes, not the number of objects.
-Tombstones are kept per class as xapi keeps its deletion log (see `_Deletions`).
+Tombstones are kept per class as xapi keeps its deletion log (see `_Deletions`). A caller
+waiting for changes says which classes and objects it is interested in (`Interest`); a
+commit wakes only the waiters interested in what it changed, so its cost does not grow
+with the number of waiters watching something else.
 
 The store knows nothing of the XenAPI: the datamodel hands it one `Schema` per class
 (the complete default record, whether it persists, whether it has events) and the
@@ -26,12 +29,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from xenmem.db.sqlite import StoredObject, get_setting, load_objects, write_objects
 
 __all__ = [
+    "ANYTHING",
     "NULL_REF",
     "Change",
+    "Interest",
     "Record",
     "Relation",
     "Schema",
@@ -42,6 +48,8 @@ __all__ = [
 ]
 
 NULL_REF = "OpaqueRef:NULL"
+
+_K = TypeVar("_K")
 
 Record = Mapping[str, object]
 
@@ -93,6 +101,19 @@ class Change:
     ref: str
     operation: str  # "add" | "mod" | "del"
     generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interest:
+    """What a waiter wants to be woken for: any change, or those of these classes (by
+    schema name) and these objects."""
+
+    everything: bool = False
+    classes: frozenset[str] = frozenset()
+    objects: frozenset[tuple[str, str]] = frozenset()
+
+
+ANYTHING = Interest(everything=True)
 
 
 @dataclass(kw_only=True)
@@ -228,7 +249,10 @@ class Store:
         self._log: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._deletions = {name: _Deletions() for name in self._schemas}
         self._generation = 0
-        self._waiters: set[asyncio.Future[None]] = set()
+        # Waiters by what they are interested in: every change, a class, an object.
+        self._waiting_any: set[asyncio.Future[None]] = set()
+        self._waiting_class: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiting_object: dict[tuple[str, str], set[asyncio.Future[None]]] = {}
         if conn is not None:
             self._load(conn)
 
@@ -367,7 +391,7 @@ class Store:
         for key, record in writes.items():
             self._apply(key, record, entries[key])
         self._generation = last
-        self._wake()
+        self._wake(writes)
 
     def _persist(
         self,
@@ -443,26 +467,59 @@ class Store:
 
     # -- waiting for changes -------------------------------------------------------------
 
-    def _wake(self) -> None:
-        for waiter in self._waiters:
+    def _wake(self, changed: Iterable[tuple[str, str]]) -> None:
+        woken = set(self._waiting_any)
+        for key in changed:
+            woken.update(self._waiting_class.get(key[0], ()))
+            woken.update(self._waiting_object.get(key, ()))
+        for waiter in woken:
             if not waiter.done():
                 waiter.set_result(None)
-        self._waiters.clear()
 
-    def wake_waiters(self) -> None:
-        """Wake every `wait_for_change` caller without a change (e.g. a session ended)."""
-        self._wake()
+    def _register(self, waiter: asyncio.Future[None], interest: Interest, *, add: bool) -> None:
+        if interest.everything:
+            (self._waiting_any.add if add else self._waiting_any.discard)(waiter)
+        for cls in interest.classes:
+            _file(self._waiting_class, cls, waiter, add=add)
+        for key in interest.objects:
+            _file(self._waiting_object, key, waiter, add=add)
 
-    async def wait_for_change(self, timeout: float) -> None:
-        """Return at the next commit or wake-up, or when `timeout` seconds have passed."""
+    async def wait_for_change(
+        self,
+        timeout: float,
+        interest: Interest = ANYTHING,
+        *,
+        until: asyncio.Future[None] | None = None,
+    ) -> None:
+        """Return at the next commit that changes something of `interest`, when `timeout`
+        seconds have passed, or when `until` is done, whichever comes first."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(waiter)
+        self._register(waiter, interest, add=True)
         try:
-            await asyncio.wait_for(waiter, timeout=max(0.0, timeout))
-        except TimeoutError:
-            pass
+            await asyncio.wait(
+                [waiter] if until is None else [waiter, until],
+                timeout=max(0.0, timeout),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
-            self._waiters.discard(waiter)
+            self._register(waiter, interest, add=False)
+            waiter.cancel()
+
+
+def _file(
+    table: dict[_K, set[asyncio.Future[None]]],
+    key: _K,
+    waiter: asyncio.Future[None],
+    *,
+    add: bool,
+) -> None:
+    """Add `waiter` under `key`, or remove it (and the key with its last waiter)."""
+    if add:
+        table.setdefault(key, set()).add(waiter)
+    elif (waiters := table.get(key)) is not None:
+        waiters.discard(waiter)
+        if not waiters:
+            del table[key]
 
 
 def _as_list(value: object) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "hash_password",
     "set_user",
     "users_generation",
+    "verify_login",
     "verify_password",
 ]
 
@@ -47,6 +48,18 @@ def hash_password(password: str, salt: bytes) -> bytes:
 
 def verify_password(user: User, password: str) -> bool:
     return hmac.compare_digest(hash_password(password, user.salt), user.password_hash)
+
+
+# Stands in for an unknown user: its hash matches no password, and computing it takes as
+# long as a real user's, so the time of a failed login does not tell whether the user exists.
+_NOBODY = User(
+    name="", role="", salt=secrets.token_bytes(_SALT_BYTES), password_hash=secrets.token_bytes(64)
+)
+
+
+def verify_login(user: User | None, password: str) -> bool:
+    """Whether `password` is the user's; an unknown user (None) costs a hash too."""
+    return verify_password(_NOBODY if user is None else user, password) and user is not None
 
 
 def set_user(conn: sqlite3.Connection, name: str, role: str, password: str) -> None:

@@ -80,6 +80,10 @@ class Dispatcher:
         self._bodies = bodies
         self._method_names = [*model.messages, LIST_METHODS]
 
+    def is_session(self, ref: str) -> bool:
+        """Whether `ref` names a live session (the HTTP front's larger body limit)."""
+        return self._sessions.is_valid(ref)
+
     async def call(self, method: str, params: list[object]) -> Reply:
         if method == LIST_METHODS:
             return Raw(self._method_names)

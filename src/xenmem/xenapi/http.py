@@ -11,11 +11,19 @@ types, which breaks XO.
 package data under `xenmem/web/`, read once when the application is made. The dashboard
 is a XenAPI client like any other. `GET /rrd_updates` serves the RRDs (`rrd_updates`);
 nothing else is served on GET.
+
+A browser names the page that sent a request in `Origin`; a call or an RRD request carrying
+any origin but the server's own (the dashboard's) is refused with HTTP 403 before it is
+read, and no answer carries CORS headers, so a web page a local user visits can neither
+make calls nor read answers. xapi answers every call with `Access-Control-Allow-Origin: *`;
+clients that are not browsers send no Origin and are served as before, whatever content
+type.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -25,10 +33,17 @@ from typing import Any
 
 from xenmem.xenapi import jsonrpc, xmlrpc
 from xenmem.xenapi.dispatch import Dispatcher, Failure, Raw, Success
+from xenmem.xenapi.events import CLIENT_GONE
 from xenmem.xenapi.rrd_updates import RrdUpdates
 from xenmem.xenapi.sessions import CLIENT_ADDRESS
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Asset", "XenAPIApp", "load_page"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "MAX_ANONYMOUS_BODY_BYTES",
+    "Asset",
+    "XenAPIApp",
+    "load_page",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +53,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-_CORS = (
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-headers", b"X-Requested-With"),
+MAX_ANONYMOUS_BODY_BYTES = 64 * 1024  # unless these first bytes name a live session
+_SESSION_REF = re.compile(
+    rb"OpaqueRef:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
 # The dashboard's files: no cache (a new version shows on reload), no sniffing, and
 # nothing but its own scripts and styles (it has no inline code and loads nothing else).
@@ -62,12 +77,22 @@ _BAD_REQUEST_PAGE = (
 )
 
 
+_FOREIGN_ORIGIN_PAGE = (
+    b"<html><body><h1>HTTP 403 forbidden</h1>"
+    b"Calls from another origin's web pages are refused.</body></html>"
+)
+
+
 def _too_deep_page(error: Exception) -> bytes:
     return f"<html><body><h1>HTTP 400 bad request</h1>{error}.</body></html>".encode()
 
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+class _DisconnectedError(Exception):
+    """The client went away before sending its whole call: there is no one to answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +127,7 @@ async def _respond(
     status: int,
     content_type: bytes | None,
     body: bytes,
-    extra_headers: tuple[tuple[bytes, bytes], ...] = _CORS,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     """Send the response; without a `content_type`, none is named (an empty 400)."""
     headers = [
@@ -114,14 +139,45 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _foreign_origin(scope: Scope) -> bool:
+    """Whether a browser sent this request from a page of another origin than ours."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False
+    host = _header(scope, b"host")
+    own = f"{scope.get('scheme', 'http')}://".encode() + (host or b"")
+    return host is None or origin.lower() != own.lower()
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    """Return when the client has gone (after the body, only a disconnect can come)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _read_body(
+    receive: Receive, limit: int, anonymous_limit: int, names_session: Callable[[bytes], bool]
+) -> bytes:
+    """The whole body: up to `anonymous_limit` bytes, or `limit` when its first
+    `anonymous_limit` bytes name a live session."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise _DisconnectedError
         chunk = message.get("body", b"")
+        if size <= anonymous_limit < size + len(chunk):
+            head = b"".join([*chunks, chunk])[:anonymous_limit]
+            if not names_session(head):
+                raise _BodyTooLargeError
         size += len(chunk)
         if size > limit:
             raise _BodyTooLargeError
@@ -143,6 +199,9 @@ class XenAPIApp:
         self._page = load_page()
         self._rrd_updates = rrd_updates
 
+    def _names_session(self, head: bytes) -> bool:
+        return any(self._dispatcher.is_session(m.decode()) for m in _SESSION_REF.findall(head))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
@@ -150,32 +209,39 @@ class XenAPIApp:
         if scope["type"] != "http":
             return
         method = scope["method"]
-        if method == "OPTIONS":  # CORS preflight
-            await _respond(send, 200, b"text/plain", b"")
-            return
         if method == "GET" and (asset := self._page.get(scope["path"])) is not None:
             await _respond(send, 200, asset.content_type, asset.body, _PAGE_HEADERS)
             return
-        if method == "GET" and scope["path"] == "/rrd_updates" and self._rrd_updates:
-            await self._rrd(self._rrd_updates, scope, send)
-            return
-        if method != "POST":
+        rrd = self._rrd_updates if (method, scope["path"]) == ("GET", "/rrd_updates") else None
+        if rrd is None and method != "POST":
             await _respond(send, 404, b"text/html", b"<html><body>Not found</body></html>")
             return
+        if _foreign_origin(scope):
+            await _respond(send, 403, b"text/html", _FOREIGN_ORIGIN_PAGE)
+            return
+        if rrd is not None:
+            await self._rrd(rrd, scope, send)
+            return
         try:
-            body = await _read_body(receive, self._max_body)
+            body = await _read_body(
+                receive, self._max_body, MAX_ANONYMOUS_BODY_BYTES, self._names_session
+            )
         except _BodyTooLargeError:
             await _respond(send, 413, b"text/html", b"<html><body>Request too large</body></html>")
             return
+        except _DisconnectedError:
+            return
         client = scope.get("client")
-        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        address = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        gone = CLIENT_GONE.set(lambda: _until_disconnected(receive))
         try:
             if scope["path"] == "/jsonrpc":
                 await self._json(body, send)
             else:
                 await self._xml(body, send)
         finally:
-            CLIENT_ADDRESS.reset(token)
+            CLIENT_GONE.reset(gone)
+            CLIENT_ADDRESS.reset(address)
 
     async def _rrd(self, handler: RrdUpdates, scope: Scope, send: Send) -> None:
         client = scope.get("client")

@@ -44,10 +44,6 @@ REALM = "rrd_updates"
 _INT64 = re.compile(r"[-+]?[0-9]{1,19}")
 _JSON, _XML = "application/json", "text/xml"
 _NO_CACHE = ((b"connection", b"close"), (b"cache-control", b"no-cache, no-store"))
-_CORS = (
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-headers", b"X-Requested-With"),
-)
 _UNAUTHORISED_PAGE = (
     b"<html><body><h1>HTTP 401 unauthorised</h1>Give a session_id or HTTP Basic "
     b"credentials.</body></html>"
@@ -244,6 +240,6 @@ async def _rendered(updates: Updates, as_json: bool) -> HttpAnswer:
     body = await asyncio.to_thread(to_json if as_json else to_xml, updates)
     return HttpAnswer(
         status=200,
-        headers=((b"content-type", (_JSON if as_json else _XML).encode()), *_CORS),
+        headers=((b"content-type", (_JSON if as_json else _XML).encode()),),
         body=body,
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from xenmem.db import Store
-from xenmem.db.users import User, find_user, users_generation, verify_password
+from xenmem.db.users import User, find_user, users_generation, verify_login
 from xenmem.errors import SESSION_AUTHENTICATION_FAILED, SESSION_INVALID
 from xenmem.toolstack import Context
 from xenmem.xenapi.collector import SessionUse
@@ -136,7 +136,7 @@ class Sessions:
             generation = users_generation(self._users)
             user = find_user(self._users, uname)
             # scrypt takes tens of milliseconds: keep it off the event loop.
-            if user is None or not await asyncio.to_thread(verify_password, user, pwd):
+            if not await asyncio.to_thread(verify_login, user, pwd) or user is None:
                 return False
             found.append((user, generation))
             return True
@@ -185,9 +185,9 @@ class Sessions:
     def _end(self, session: str) -> None:
         self._live.pop(session, None)
         if self._store.get("session", session) is not None:
+            # Deleting the record wakes this session's calls blocked in event.from/next:
+            # they must now fail (§6.1).
             with self._store.transaction() as tx:
                 tx.delete("session", session)
         for callback in self._on_end:
             callback(session)
-        # Calls blocked in event.from/next for this session must now fail (§6.1).
-        self._store.wake_waiters()
