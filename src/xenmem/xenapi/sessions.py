@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,10 @@ __all__ = [
 
 AUTHENTICATION_FAILURE = "Authentication failure"
 DEFAULT_SESSION_TIMEOUT = 24 * 3600.0
+# Threads that hash passwords. Each keeps scrypt's 16 MiB working buffer in its own malloc
+# arena after use: a small pool of its own bounds that memory, where the event loop's
+# default executor would spread it over many threads.
+_HASHING_THREADS = 2
 
 # The address of the client whose request is being served (set by the HTTP front).
 CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("client_address", default=None)
@@ -70,6 +75,7 @@ class Sessions:
         self._clock = clock
         self._live: dict[str, _Live] = {}
         self._on_end: list[Callable[[str], None]] = []
+        self._hashing = ThreadPoolExecutor(_HASHING_THREADS, thread_name_prefix="password")
 
     def when_ended(self, callback: Callable[[str], None]) -> None:
         """Call `callback(session)` whenever a session ends (to drop what it held)."""
@@ -136,7 +142,9 @@ class Sessions:
             generation = users_generation(self._users)
             user = find_user(self._users, uname)
             # scrypt takes tens of milliseconds: keep it off the event loop.
-            if not await asyncio.to_thread(verify_login, user, pwd) or user is None:
+            loop = asyncio.get_running_loop()
+            right = await loop.run_in_executor(self._hashing, verify_login, user, pwd)
+            if not right or user is None:
                 return False
             found.append((user, generation))
             return True
