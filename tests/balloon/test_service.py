@@ -13,6 +13,7 @@ from tests.balloon.books import adds_up
 from xenmem.balloon import (
     AutoBalloon,
     CannotFreeThisMuchMemory,
+    DomainsRefusedToCooperate,
     FixedSize,
     InvalidMemoryValue,
     MemoryService,
@@ -24,7 +25,7 @@ from xenmem.balloon import (
 from xenmem.balloon.service import DIAGNOSTICS
 from xenmem.memory.model import DomainType
 from xenmem.xen import Clock, PhysInfo, RealClock, VirtualClock, domain_path, run_virtual
-from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost
+from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost, Stuck
 
 GIB_KIB = 1024 * 1024
 T = 73728
@@ -155,11 +156,43 @@ def test_managed_domain_zero_gets_policy_keys_and_auto_balloon() -> None:
     )
 
 
-def test_balance_memory_swallows_failures() -> None:
-    svc, host = service()
-    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
-    host.xenstore.write(domain_path(domid, "memory/initial-reservation"), str(100 * GIB_KIB))
-    run_virtual(svc.balance_memory("dbg"))
+def _stuck_guest_below_its_max(host: SimulatedHost) -> None:
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=GIB_KIB)
+    host.build_domain(domid, memory_kib=GIB_KIB // 2, shadow_mib=0)
+    for key, value in (("target", GIB_KIB // 2), ("dynamic-min", 1024), ("dynamic-max", GIB_KIB)):
+        host.xenstore.write(domain_path(domid, f"memory/{key}"), str(value))
+    host.attach_guest(domid, Guest(driver=Stuck()), booted=True)
+    host.unpause_domain(domid)
+
+
+@pytest.mark.parametrize(
+    ("setup", "failure"),
+    [
+        # Nothing can take the free memory above the target (§3.6).
+        (lambda host: None, CannotFreeThisMuchMemory),
+        # The one guest that could take it never moves its balloon.
+        (_stuck_guest_below_its_max, DomainsRefusedToCooperate),
+    ],
+    ids=["no-taker", "stuck-guest"],
+)
+def test_balance_memory_swallows_failures(
+    setup: Callable[[SimulatedHost], None],
+    failure: type[Exception],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    svc, host = service(memory_gib=4)
+    setup(host)
+    squeezer = svc.squeezer
+    with pytest.raises(failure):
+        run_virtual(squeezer.change_host_free_memory(T, squeezer.is_balanced))
+    with caplog.at_level("WARNING", logger="xenmem.balloon.squeezer"):
+        run_virtual(svc.balance_memory("dbg"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert messages[0].startswith(f"balance_memory failed: {failure.__name__}: ")
+    # The failure released the service's lock: the next call runs.
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 1000))
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}") == "1000"
 
 
 def test_the_service_runs_as_an_asyncio_task_on_a_real_clock() -> None:
