@@ -7,7 +7,9 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ class RunningServer:
     state_dir: Path
     process: subprocess.Popen[str]
     banner: list[str]
+    args: tuple[str, ...] = ()  # the serve options it was started with, but the time scale
     clients: list[xmlrpc.client.ServerProxy] = field(default_factory=list)
 
     def client(self) -> XenAPI.Session:
@@ -66,6 +69,23 @@ class RunningServer:
 # and a guest's balloon driver start (20 s) take a fraction of a real second.
 TEST_TIME_SCALE = 100.0
 
+# A clock slow enough that wait_memory_target_live's 256 simulated seconds outlast any test
+# (more than pytest's 300 s timeout): a wait on a guest that cannot reach its target is
+# still waiting whenever the test looks, however slow the machine.
+HELD_TIME_SCALE = 0.5
+
+# How long a test waits for a state change it is sure to see: only a hung run takes this
+# long, so it bounds the run without making the test depend on the machine's speed.
+PATIENCE_S = 120.0
+
+
+def until(condition: Callable[[], bool], seconds: float = PATIENCE_S) -> None:
+    """Return once `condition()` holds; fail if it still does not after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
 
 def start_server(
     state_dir: Path,
@@ -104,7 +124,7 @@ def start_server(
         match = _ADDRESS.search(line)
         if match:
             return RunningServer(
-                url=match.group(1), state_dir=state_dir, process=process, banner=banner
+                url=match.group(1), state_dir=state_dir, process=process, banner=banner, args=args
             )
     _, stderr = process.communicate(timeout=10)
     raise RuntimeError(f"xenmem serve did not start: {banner} {stderr}")
@@ -120,6 +140,13 @@ def add_user(state_dir: Path, name: str, role: str, password: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def start_again(stopped: RunningServer, *, time_scale: float) -> RunningServer:
+    """Serve a stopped server's state again, on a clock of `time_scale`. The hosts keep
+    their boot-time measurement (nine simulated seconds), so a slow clock starts quickly.
+    Sessions and tasks do not survive the restart."""
+    return start_server(stopped.state_dir, *stopped.args, time_scale=time_scale)
 
 
 def vm_record(name: str, **overrides: object) -> dict[str, object]:

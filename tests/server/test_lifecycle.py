@@ -144,7 +144,7 @@ def test_pool_file(tmp_path: Path) -> None:
         '[[host]]\nname = "big"\nmemory = "256GiB"\ncpus = 32\n'
         'dom0_memory = "8GiB"\nxen_memory = "3GiB"\n'
     )
-    server = start_server(tmp_path / "state", "--pool", str(pool_file), "--time-scale", "10")
+    server = start_server(tmp_path / "state", "--pool", str(pool_file), time_scale=10.0)
     api = server.session()
     (pool,) = api.xenapi.pool.get_all_records().values()
     assert pool["name_label"] == "lab"
