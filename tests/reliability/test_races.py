@@ -35,6 +35,7 @@ from tests.reliability.storm import (
 )
 from tests.serving import (
     HELD_TIME_SCALE,
+    PATIENCE_S,
     ROOT_PASSWORD,
     RunningServer,
     start_again,
@@ -175,9 +176,12 @@ def storm(running: RunningServer, api: Any, vms: list[str]) -> None:
         for p in range(PROCESSES)
     ]
     tally = Tally()
-    run_threads(plan, tally)
+    # The clients here storm on until the storm has done what it is for (below), however
+    # slow the machine: every kind of success, admission refusals, refused concurrent
+    # operations, and the watcher looking again and again.
+    run_threads(plan, tally, lambda: watcher.observations > 10 and _covered(tally))
     for process in workers:
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=PATIENCE_S)
         assert process.returncode == 0, err
         tally.merge(json.loads(out))
     until(lambda: all(r["current_operations"] == {} for r in api.VM.get_all_records().values()))
@@ -188,20 +192,26 @@ def storm(running: RunningServer, api: Any, vms: list[str]) -> None:
     assert tally.unexpected == [], summary
     assert watcher.problems == [], watcher.problems[:20]
     assert watcher.observations > 10
+    assert _covered(tally), summary
     # Every ledger counted each byte once, and none was lost (test_ledger_snapshot pins
     # the cause of a past double count; a cancelled or failed build must leave nothing).
     assert watcher.unaccounted == [], watcher.unaccounted[:10]
     # No build lost its reservation to another guest (test_reservation_race pins it).
     assert tally.known == [], tally.known[:10]
     assert watcher.unbacked_reservations == [], watcher.unbacked_reservations[:10]
-    # The storm did what it is for: successes of every kind, admission refusals, and
-    # concurrent operations on one VM refused.
-    for message in ("VM.start", "VM.start_on", "VM.pool_migrate", "VM.set_memory_dynamic_range"):
-        assert tally.outcomes[message]["ok"] > 0, summary
-    refusals = ("HOST_NOT_ENOUGH_FREE_MEMORY", "NO_HOSTS_AVAILABLE")
-    assert sum(tally.count(code) for code in refusals) > 0, summary
-    assert tally.count("OTHER_OPERATION_IN_PROGRESS") > 0, summary
     assert_books_balance(api)
+
+
+def _covered(tally: Tally) -> bool:
+    """The storm did what it is for: successes of every kind, admission refusals, and
+    concurrent operations on one VM refused."""
+    messages = ("VM.start", "VM.start_on", "VM.pool_migrate", "VM.set_memory_dynamic_range")
+    refusals = ("HOST_NOT_ENOUGH_FREE_MEMORY", "NO_HOSTS_AVAILABLE")
+    return (
+        all(tally.succeeded(message) > 0 for message in messages)
+        and sum(tally.count(code) for code in refusals) > 0
+        and tally.count("OTHER_OPERATION_IN_PROGRESS") > 0
+    )
 
 
 def test_a_memory_operation_in_progress_refuses_the_others(tmp_path: Path) -> None:
