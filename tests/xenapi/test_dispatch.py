@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.in_process import open_in_process
+from tests.serving import PATIENCE_S
 from xenmem.db.users import set_user
 from xenmem.errors import (
     HANDLE_INVALID,
@@ -118,6 +119,20 @@ def test_rbac_is_checked_after_the_session(server: XenAPIServer) -> None:
     assert isinstance(call(server, "VM.get_all_records", session), dict)
 
 
+async def settled(dispatcher: Dispatcher, session: str, task: str) -> Success:
+    """The task's record once it is no longer pending (a hung run fails after PATIENCE_S)."""
+
+    async def poll() -> Success:
+        while True:
+            reply = await dispatcher.call("task.get_record", [session, task])
+            assert isinstance(reply, Success) and isinstance(reply.value, dict)
+            if reply.value["status"] != "pending":
+                return reply
+            await asyncio.sleep(0.01)
+
+    return await asyncio.wait_for(poll(), PATIENCE_S)
+
+
 def test_async_runs_in_a_task_and_cancel_works(server: XenAPIServer) -> None:
     session = login(server)
     host = server.master
@@ -126,8 +141,7 @@ def test_async_runs_in_a_task_and_cancel_works(server: XenAPIServer) -> None:
         task = await server.dispatcher.call("Async.host.compute_free_memory", [session, host])
         assert isinstance(task, Success)
         pending = await server.dispatcher.call("task.get_status", [session, task.value])
-        await asyncio.sleep(0.01)
-        done = await server.dispatcher.call("task.get_record", [session, task.value])
+        done = await settled(server.dispatcher, session, task.value)
         return pending, done, task.value
 
     pending, done, task = asyncio.run(scenario())
@@ -148,7 +162,7 @@ def test_cancel_a_pending_task(server: XenAPIServer) -> None:
 
     async def slow(ctx: object, vm: str) -> int:
         started.set()
-        await asyncio.sleep(60)
+        await asyncio.Event().wait()  # never set: only the cancel ends this body
         return 0
 
     bodies = dict(server.dispatcher._bodies)  # the same server, one body made slow
@@ -166,8 +180,7 @@ def test_cancel_a_pending_task(server: XenAPIServer) -> None:
         assert isinstance(reply, Success)
         await started.wait()
         cancelled = await dispatcher.call("task.cancel", [session, reply.value])
-        await asyncio.sleep(0.01)
-        return cancelled, await dispatcher.call("task.get_record", [session, reply.value])
+        return cancelled, await settled(dispatcher, session, reply.value)
 
     cancelled, record = asyncio.run(scenario())
     assert cancelled == Success("")
@@ -190,12 +203,12 @@ def test_logout_ends_a_blocked_event_from(server: XenAPIServer) -> None:
 
     async def scenario() -> object:
         blocked = asyncio.ensure_future(
-            server.dispatcher.call("event.from", [session, ["pool"], token["token"], 60.0])
+            server.dispatcher.call("event.from", [session, ["pool"], token["token"], 3600.0])
         )
         await asyncio.sleep(0.05)
-        assert not blocked.done()
+        assert not blocked.done()  # nothing changes and no test lasts an hour
         await server.dispatcher.call("session.logout", [session])
-        return await asyncio.wait_for(blocked, 5.0)
+        return await asyncio.wait_for(blocked, PATIENCE_S)
 
     assert asyncio.run(scenario()) == Failure(["SESSION_INVALID", session])
 
