@@ -19,7 +19,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.serving import ROOT_PASSWORD, RunningServer, start_server
+from tests.serving import PATIENCE_S, ROOT_PASSWORD, RunningServer, start_server
 from xenmem.memory import DomainType, VmMemory, start_requirement
 from xenmem.toolstack.ledger import PARTS
 
@@ -44,7 +44,7 @@ cpus = 8
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], timeout: float = 10.0) -> T:
+def eventually(check: Callable[[], T], timeout: float = PATIENCE_S) -> T:
     """check()'s value once it stops failing its assertions; its last failure after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
