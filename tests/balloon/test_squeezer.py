@@ -480,6 +480,7 @@ def test_the_maxmem_of_a_domain_without_a_balloon_driver_is_never_lowered(
     run_virtual(rig.squeezer.change_host_free_memory(1000, lambda free: free >= 1000))
     # Declared inactive at once, its clamp min(2000, 1000) = 1000 is below its maxmem:
     # without feature-balloon nothing is done (§3.8), not even for one iteration.
+    assert calls, "the recording sees the squeezer's calls (the other guest's maxmem)"
     assert all(kib >= 2000 for domid, kib in calls if domid == agent)
     assert (rig.read(agent, "memory/target"), rig.maxmem(agent), rig.size(agent)) == (
         "2000",
