@@ -12,6 +12,7 @@ import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import XenAPI
 
@@ -29,19 +30,20 @@ class RunningServer:
     process: subprocess.Popen[str]
     banner: list[str]
     args: tuple[str, ...] = ()  # the serve options it was started with, but the time scale
-    clients: list[xmlrpc.client.ServerProxy] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def client(self) -> XenAPI.Session:
         """An SDK session object, not logged in; closed when the server stops."""
         session = XenAPI.Session(self.url)
-        self.clients.append(session)
+        self.closers.append(session("close"))
         return session
 
-    def proxy(self) -> xmlrpc.client.ServerProxy:
-        """A raw XML-RPC proxy, to see envelopes the SDK would hide."""
-        proxy = xmlrpc.client.ServerProxy(self.url, allow_none=True)
-        self.clients.append(proxy)
-        return proxy
+    def proxy(self) -> RawXenAPI:
+        """A raw XML-RPC client, to see envelopes the SDK would hide; closed when the
+        server stops."""
+        raw = RawXenAPI(xmlrpc.client.ServerProxy(self.url, allow_none=True))
+        self.closers.append(raw.close)
+        return raw
 
     def session(self, user: str = "root", password: str = ROOT_PASSWORD) -> XenAPI.Session:
         session = self.client()
@@ -51,9 +53,9 @@ class RunningServer:
     def stop(self) -> str:
         """Stop the server (as Ctrl-C would); return what it wrote on stderr, in which no
         message may have raised an error it does not declare."""
-        for client in self.clients:
-            client("close")()
-        self.clients.clear()
+        for close in self.closers:
+            close()
+        self.closers.clear()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         _, stderr = self.process.communicate(timeout=15)
@@ -63,6 +65,33 @@ class RunningServer:
     @property
     def port(self) -> int:
         return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+
+class RawXenAPI:
+    """XML-RPC without the SDK, which unwraps replies and logs in again on SESSION_INVALID:
+    `raw.VM.get_all(session)` answers the envelope, a struct with Status and Value or
+    ErrorDescription."""
+
+    def __init__(self, proxy: xmlrpc.client.ServerProxy, method: str = "") -> None:
+        self._proxy = proxy
+        self._method = method
+
+    def __getattr__(self, name: str) -> RawXenAPI:
+        return RawXenAPI(self._proxy, f"{self._method}.{name}" if self._method else name)
+
+    def __call__(self, *params: object) -> dict[str, Any]:
+        reply = getattr(self._proxy, self._method)(*params)
+        assert isinstance(reply, dict), reply
+        return reply
+
+    def list_methods(self) -> list[str]:
+        """system.listMethods, the one call answered without an envelope."""
+        methods = self._proxy.system.listMethods()
+        assert isinstance(methods, list)
+        return [str(method) for method in methods]
+
+    def close(self) -> None:
+        self._proxy("close")()
 
 
 # Simulated seconds per real second for test servers: a host's boot-time sampling (9 s)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import XenAPI
 
-from tests.serving import ROOT_PASSWORD, RunningServer, start_server
+from tests.serving import ROOT_PASSWORD, RawXenAPI, RunningServer, start_server
 from xenmem.db.sqlite import connect
 from xenmem.xenapi.tls import CERT_FILENAME, KEY_FILENAME, self_signed
 
@@ -52,27 +52,28 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
     running.stop()
 
 
-_OPEN: list[xmlrpc.client.ServerProxy] = []
+_CLOSERS: list[Callable[[], None]] = []
 
 
 @pytest.fixture(autouse=True)
 def _close_clients() -> Iterator[None]:
     yield
-    for client in _OPEN:
-        client("close")()
-    _OPEN.clear()
+    for close in _CLOSERS:
+        close()
+    _CLOSERS.clear()
 
 
-def _proxy(server: RunningServer) -> xmlrpc.client.ServerProxy:
+def _proxy(server: RunningServer) -> RawXenAPI:
     """A raw XML-RPC client that accepts the self-signed certificate."""
-    proxy = xmlrpc.client.ServerProxy(server.url, context=ssl._create_unverified_context())
-    _OPEN.append(proxy)
-    return proxy
+    context = ssl._create_unverified_context()
+    raw = RawXenAPI(xmlrpc.client.ServerProxy(server.url, context=context))
+    _CLOSERS.append(raw.close)
+    return raw
 
 
 def _anonymous(server: RunningServer) -> Any:
     session = XenAPI.Session(server.url, ignore_ssl=True)
-    _OPEN.append(session)
+    _CLOSERS.append(session("close"))
     return session
 
 
@@ -96,7 +97,7 @@ def test_the_sdk_connects_over_https_with_ignore_ssl(tls_server: RunningServer) 
     session.xenapi.session.logout()
     # The certificate is self-signed: a verifying client refuses it.
     verifying = xmlrpc.client.ServerProxy(tls_server.url)
-    _OPEN.append(verifying)
+    _CLOSERS.append(verifying("close"))
     with pytest.raises(ssl.SSLCertVerificationError):
         verifying.system.listMethods()
 
@@ -121,7 +122,7 @@ def test_a_given_certificate_is_served(tmp_path: Path) -> None:
         body = b"<methodCall><methodName>system.listMethods</methodName></methodCall>"
         conn.request("POST", "/", body, {"Content-Type": "text/xml"})
         assert conn.getresponse().status == 200
-        served = conn.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+        served = conn.sock.getpeercert(binary_form=True)
         conn.close()
         assert served == ssl.PEM_cert_to_DER_cert(cert.read_text())
     finally:

@@ -79,7 +79,7 @@ def test_restart_keeps_everything(fresh_state: Path) -> None:
     fresh.xenapi.VM.set_name_description(vm, "after restart")
     batch = fresh.xenapi.event_from(["vm"], token, 5.0)
     assert [(e["operation"], e["ref"]) for e in batch["events"]] == [("mod", vm)]
-    again.clients.append(api)
+    again.closers.append(api("close"))  # it reconnected to the same address
     again.stop()
 
 
