@@ -9,13 +9,13 @@ import pytest
 from tests.support import CheckedRun, domain, guaranteed_free_kib, reference_steps, scenario
 from xenmem.balloon.policy import owed_growth_kib
 from xenmem.balloon.snapshot import read_host
-from xenmem.cli.scenario import build_world, run_scenario
+from xenmem.cli.scenario import Scenario, build_world, run_scenario
 
-SUCCESS = ("success", [])
+SUCCESS: tuple[str, list[Any]] = ("success", [])
 
 
-def outcomes(parsed_scenario: object) -> list[tuple[str, list[object]]]:
-    return CheckedRun(parsed_scenario).run()  # type: ignore[arg-type]
+def outcomes(parsed_scenario: Scenario) -> list[tuple[str, list[Any]]]:
+    return CheckedRun(parsed_scenario).run()
 
 
 @pytest.mark.parametrize("reference_ticks", [True, False])
@@ -102,7 +102,9 @@ def test_a_domain_stuck_above_its_dynamic_min_is_named() -> None:
     assert outcomes(parsed) == [("Domains_refused_to_cooperate", [7])]
 
 
-def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
+def _stuck_must_shrink_healthy_must_grow(
+    *, reference_ticks: bool = False, two_phase: bool = True
+) -> Scenario:
     # Domain 1 sits above its dynamic_max (its range was just lowered) and is stuck;
     # the policy wants it to shrink and domain 2 to grow, on a host with nothing free.
     return scenario(
@@ -112,7 +114,8 @@ def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
         ],
         [{"op": "free", "kib": 200}],
         target_host_free_kib=200,
-        **options,
+        reference_ticks=reference_ticks,
+        two_phase=two_phase,
     )
 
 
@@ -120,7 +123,7 @@ def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
 def test_stuck_shrinker_beside_grower_succeeds_by_shrinking_the_healthy_one(
     reference_ticks: bool,
 ) -> None:
-    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(reference_ticks=reference_ticks))  # type: ignore[arg-type]
+    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(reference_ticks=reference_ticks))
     assert run.run() == [SUCCESS]
     healthy = next(d for d in run.world.host.domains() if d.domid == 2)
     assert healthy.tot_kib < 2000
@@ -128,7 +131,7 @@ def test_stuck_shrinker_beside_grower_succeeds_by_shrinking_the_healthy_one(
 
 
 def test_the_same_without_two_phase_faults() -> None:
-    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(two_phase=False))  # type: ignore[arg-type]
+    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(two_phase=False))
     [(outcome, params)] = run.run()
     assert outcome == "fault"
     assert params[0] == 2

@@ -31,11 +31,13 @@ GIB_KIB = 1024 * 1024
 T = 73728
 
 
-def service(memory_gib: int = 16, **config: object) -> tuple[MemoryService, SimulatedHost]:
+def service(
+    memory_gib: int = 16, config: SqueezerConfig | None = None
+) -> tuple[MemoryService, SimulatedHost]:
     clock = VirtualClock()
     host = SimulatedHost(HostSpec.default(memory_gib * GIB_KIB * 1024), clock)
     ids = (f"r{n}" for n in itertools.count())
-    squeezer = Squeezer(host, clock, SqueezerConfig(**config))  # type: ignore[arg-type]
+    squeezer = Squeezer(host, clock, config or SqueezerConfig())
     return MemoryService(squeezer, new_reservation_id=lambda: next(ids)), host
 
 
@@ -146,7 +148,7 @@ def test_boot_time_sampling_waits_for_stability() -> None:
 
 
 def test_managed_domain_zero_gets_policy_keys_and_auto_balloon() -> None:
-    svc, host = service(manage_domain_zero=True)
+    svc, host = service(config=SqueezerConfig(manage_domain_zero=True))
     dom0_kib = 1856 * 1024
     assert host.xenstore.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB)
     assert host.xenstore.read(domain_path(0, "memory/dynamic-max")) == str(dom0_kib)
@@ -352,11 +354,13 @@ def test_the_periodic_check_rebalances_only_an_unbalanced_host(
     assert balances == [20.0]
 
 
-def _service_on(host_setup: Callable[[SimulatedHost], None], **config: object) -> MemoryService:
+def _service_on(
+    host_setup: Callable[[SimulatedHost], None], config: SqueezerConfig
+) -> MemoryService:
     clock = VirtualClock()
     host = SimulatedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
     host_setup(host)
-    return MemoryService(Squeezer(host, clock, SqueezerConfig(**config)))  # type: ignore[arg-type]
+    return MemoryService(Squeezer(host, clock, config))
 
 
 def test_managing_domain_zero_keeps_what_is_already_there() -> None:
@@ -364,9 +368,10 @@ def test_managing_domain_zero_keeps_what_is_already_there() -> None:
         host.xenstore.write(domain_path(0, "memory/dynamic-max"), "1500000")
         host.xenstore.write(domain_path(0, "memory/target"), "1400000")
 
-    svc = _service_on(
-        existing, manage_domain_zero=True, domain_zero_dynamic_min_bytes=GIB_KIB * 1024 + 1
+    config = SqueezerConfig(
+        manage_domain_zero=True, domain_zero_dynamic_min_bytes=GIB_KIB * 1024 + 1
     )
+    svc = _service_on(existing, config)
     store = svc.squeezer.xen.xenstore
     # dynamic-min rounded up to whole KiB; dynamic-max and target as they were (§5.2).
     assert store.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB + 1)
@@ -380,7 +385,8 @@ def test_managing_domain_zero_with_a_configured_max_and_no_target() -> None:
         host.xenstore.remove(domain_path(0, "memory/target"))
 
     high = 1700 * 1024 * 1024
-    svc = _service_on(no_target, manage_domain_zero=True, domain_zero_dynamic_max_bytes=high)
+    config = SqueezerConfig(manage_domain_zero=True, domain_zero_dynamic_max_bytes=high)
+    svc = _service_on(no_target, config)
     store = svc.squeezer.xen.xenstore
     assert store.read(domain_path(0, "memory/dynamic-max")) == str(1700 * 1024)
     assert store.read(domain_path(0, "memory/target")) == str(1700 * 1024)

@@ -6,6 +6,7 @@ so guests boot and balloon in a fraction of a second.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -292,6 +293,9 @@ def test_cancelled_starts_leave_xen_and_the_records_agreeing(api: Any) -> None:
     def big_actual() -> int:
         return int(api.VM_metrics.get_memory_actual(api.VM.get_metrics(big)))
 
+    def settled(task: str) -> bool:
+        return api.task.get_status(task) not in ("pending", "cancelling")
+
     for delay in (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1):
         until(lambda: big_actual() > 8 * GIB - 8 * MIB)  # it holds its whole range again
         task = api.Async.VM.start_on(vm, alpha, False, False)
@@ -300,7 +304,7 @@ def test_cancelled_starts_leave_xen_and_the_records_agreeing(api: Any) -> None:
             api.task.cancel(task)
         except XenAPI.Failure as caught:
             assert caught.details[0] == "OPERATION_NOT_ALLOWED"  # it had finished
-        until(lambda t=task: api.task.get_status(t) not in ("pending", "cancelling"))
+        until(functools.partial(settled, task))
         until(lambda: api.VM.get_current_operations(vm) == {})
         ledger = {k: int(v) for k, v in api.host.get_memory_ledger(alpha).items()}
         assert ledger["unaccounted"] == ledger["other_domains"] == 0, (delay, ledger)
