@@ -136,7 +136,7 @@ def test_formats_and_selection(rrd_server: RunningServer, api: Any, running_vm: 
         answer = get(rrd_server, [("start", start), *query], headers)
         assert answer.headers["content-type"] == kind, (query, accept)
     only = get(rrd_server, [("start", start), ("json", ""), ("vm_uuid", vm_uuid)], basic()).json()
-    legend = only["meta"]["legend"]  # type: ignore[index]
+    legend = only["meta"]["legend"]
     assert legend == [f"AVERAGE:vm:{vm_uuid}:memory", f"AVERAGE:vm:{vm_uuid}:memory_target"]
     # host=true adds every host (one process serves the pool); only "true" counts.
     for host, hosts in (("true", 2), ("TRUE", 0), ("1", 0)):
@@ -145,13 +145,13 @@ def test_formats_and_selection(rrd_server: RunningServer, api: Any, running_vm: 
             [("start", start), ("json", ""), ("host", host), ("vm_uuid", vm_uuid)],
             basic(),
         ).json()
-        entries = document["meta"]["legend"]  # type: ignore[index]
+        entries = document["meta"]["legend"]
         assert len({e.split(":")[2] for e in entries if e.split(":")[1] == "host"}) == hosts
     minutes = get(
         rrd_server, [("start", start), ("json", ""), ("interval", "60"), ("host", "true")], basic()
     ).json()
-    assert minutes["meta"]["step"] == 60  # type: ignore[index]
-    assert {e.split(":")[0] for e in minutes["meta"]["legend"]} == {  # type: ignore[index]
+    assert minutes["meta"]["step"] == 60
+    assert {e.split(":")[0] for e in minutes["meta"]["legend"]} == {
         "AVERAGE",
         "MIN",
         "MAX",
@@ -164,7 +164,7 @@ def test_an_unknown_vm_is_left_out(rrd_server: RunningServer, api: Any) -> None:
     query = [("start", str(now() - 10)), ("json", ""), ("host", "true")]
     answer = get(rrd_server, [*query, ("vm_uuid", "0e0e0e0e-no-such-vm")], basic())
     assert answer.status == 200
-    legend = answer.json()["meta"]["legend"]  # type: ignore[index]
+    legend = answer.json()["meta"]["legend"]
     assert legend and all(e.split(":")[1] == "host" for e in legend)
     assert get(rrd_server, [*query, ("vm_uuid", "none")], basic()).status == 200
 
@@ -244,11 +244,11 @@ def test_rrds_survive_a_restart(tmp_path: Path) -> None:
     again = start_server(tmp_path / "state")
     try:
         rows = before.json()["data"]
-        known = next(r for r in rows if r["values"][0] != "NaN")  # type: ignore[union-attr]
+        known = next(r for r in rows if r["values"][0] != "NaN")
         answer = get(
             again, [("start", str(known["t"] - 5)), ("json", ""), ("host", "true")], basic()
         )
-        after = {row["t"]: row["values"] for row in answer.json()["data"]}  # type: ignore[union-attr]
+        after = {row["t"]: row["values"] for row in answer.json()["data"]}
         assert after[known["t"]] == known["values"]
         assert not math.isnan(float(known["values"][0]))
         assert newest(again, since_s=600)  # and it goes on recording
