@@ -222,7 +222,7 @@ def test_a_stuck_domid_0_alone_to_blame_is_cannot_free_this_much_memory() -> Non
     assert outcomes(parsed) == [("Cannot_free_this_much_memory", [2000, 496])]
 
 
-def _stuck_beside_a_guest_below_its_minimum(**options: object) -> object:
+def _stuck_beside_a_guest_below_its_minimum(*, inactive_never_grows: bool = True) -> Scenario:
     # Domain 2's minimum was raised far above its size; domain 4 is stuck above its
     # (lowered) maximum. Freeing 89 KiB: domain 4 is declared inactive after 5 s, domain 2
     # is given the 46 KiB that are free, does not move (its driver pauses) and is declared
@@ -244,12 +244,12 @@ def _stuck_beside_a_guest_below_its_minimum(**options: object) -> object:
         host_free_kib=135,
         target_host_free_kib=89,
         reference_ticks=False,
-        **options,
+        inactive_never_grows=inactive_never_grows,
     )
 
 
 def test_a_guest_declared_inactive_below_its_minimum_is_not_grown() -> None:
-    steps = run_scenario(_stuck_beside_a_guest_below_its_minimum())["steps"]  # type: ignore[arg-type]
+    steps = run_scenario(_stuck_beside_a_guest_below_its_minimum())["steps"]
     assert [(s["outcome"], s["params"]) for s in steps] == [SUCCESS, SUCCESS]
     # The clamp left domain 2 at its size (1934); the balance then gave it what was free.
     assert steps[0]["domains"][0]["target"] == 1934
@@ -259,7 +259,7 @@ def test_squeezed_s_clamp_grows_it_with_memory_nobody_freed() -> None:
     # squeezed's clamp sets domain 2's target to its dynamic_min, 1169 KiB above its size
     # with 135 free; when its driver resumes it grows into memory that is not there.
     parsed = _stuck_beside_a_guest_below_its_minimum(inactive_never_grows=False)
-    steps = run_scenario(parsed)["steps"]  # type: ignore[arg-type]
+    steps = run_scenario(parsed)["steps"]
     assert [(s["outcome"], s["params"], s["elapsed"]) for s in steps] == [
         ("success", [], 5.2),
         ("fault", [2, 49, 36], 1.1),
