@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -388,7 +389,8 @@ def _jsonable(value: object) -> object:
 
 def encode(case: Case, params: list[object]) -> bytes:
     if case.json:
-        request = {**_jsonable(case.envelope), "method": case.method, "params": _jsonable(params)}  # type: ignore[dict-item]
+        envelope = {key: _jsonable(value) for key, value in case.envelope.items()}
+        request = {**envelope, "method": case.method, "params": _jsonable(params)}
         body = json.dumps(request).encode("utf-8", "surrogatepass")
     else:
         out = ['<?xml version="1.0"?>\n' if case.xml_style < 2 else ""]
@@ -552,7 +554,7 @@ class InProcess:
         messages[-1]["more_body"] = False
         if case.disconnect:
             messages = [*messages[: len(messages) // 2], {"type": "http.disconnect"}]
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
             if messages:
@@ -560,7 +562,7 @@ class InProcess:
             await asyncio.sleep(3600)  # a client that sends nothing more
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         scope = {
@@ -577,7 +579,7 @@ class InProcess:
             "client": ("192.0.2.7", 40000),
             "server": ("127.0.0.1", 8080),
         }
-        await self.app(scope, receive, send)  # type: ignore[arg-type]
+        await self.app(scope, receive, send)
         if case.disconnect and not sent:
             return 0, b""
         assert sent and sent[0]["type"] == "http.response.start", sent

@@ -7,6 +7,7 @@ from xenmem.balloon.core import (
     Action,
     AdjustTargets,
     Failed,
+    Iteration,
     SqueezerState,
     Success,
     inactive_clamp,
@@ -82,15 +83,15 @@ def iterate(
     *,
     now: float = 0.0,
     success: bool = True,
-    **config: object,
-):  # type: ignore[no-untyped-def]
+    config: SqueezerConfig | None = None,
+) -> Iteration:
     return one_iteration(
         state or SqueezerState(),
         host,
         host_target_kib=T,
         success=lambda free: success,
         now=now,
-        config=SqueezerConfig(**config),  # type: ignore[arg-type]
+        config=config or SqueezerConfig(),
     )
 
 
@@ -100,7 +101,9 @@ def test_first_iteration_of_the_worked_example_issues_only_the_freeing_target() 
 
 
 def test_without_two_phase_every_target_is_issued_at_once() -> None:
-    result = iterate(Host(domains=(D1, D2), free_kib=200_000), two_phase=False)
+    result = iterate(
+        Host(domains=(D1, D2), free_kib=200_000), config=SqueezerConfig(two_phase=False)
+    )
     assert result.decision == AdjustTargets(
         actions=(Action(domid=1, target_kib=1_750_837), Action(domid=2, target_kib=875_418))
     )
@@ -141,7 +144,7 @@ def test_stuck_domains_are_left_out_of_the_targets_and_come_back_on_progress() -
     stuck = iterate(host, state, now=5.01)
     assert stuck.declared_inactive == frozenset({1})
     assert isinstance(stuck.decision, AdjustTargets)
-    assert all(a.domid == 2 for a in stuck.decision.actions)
+    assert [a.domid for a in stuck.decision.actions] == [2]
     moved = Host(domains=(dom(1, 0, 1000, 880, 500), host.domains[1]), free_kib=20)
     revived = iterate(moved, stuck.state, now=6.0)
     assert revived.declared_active == frozenset({1})

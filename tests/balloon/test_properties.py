@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +16,7 @@ from xenmem.balloon.core import SqueezerState, one_iteration
 from xenmem.balloon.policy import Domain, Host
 from xenmem.balloon.reservations import record_path
 from xenmem.balloon.snapshot import read_host
-from xenmem.cli.scenario import Scenario, build_world, run_scenario
+from xenmem.cli.scenario import Scenario, World, build_world, run_scenario
 from xenmem.xen.clock import VirtualClock
 
 RATES = st.integers(min_value=100, max_value=5000)
@@ -109,14 +110,14 @@ class CheckingClock(VirtualClock):
 
     def __init__(self) -> None:
         super().__init__()
-        self.check = lambda: None
+        self.check: Callable[[], None] = lambda: None
 
     def advance(self, seconds: float) -> None:
         super().advance(seconds)
         self.check()
 
 
-def checked_run(parsed: Scenario) -> tuple[list[dict[str, Any]], Any]:
+def checked_run(parsed: Scenario) -> tuple[list[dict[str, Any]], World]:
     clock = CheckingClock()
     world = build_world(parsed, clock)
     ranges = {d.domid: (d.dynamic_min, d.dynamic_max) for d in parsed.domains}

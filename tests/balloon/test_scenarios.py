@@ -9,13 +9,13 @@ import pytest
 from tests.support import CheckedRun, domain, guaranteed_free_kib, reference_steps, scenario
 from xenmem.balloon.policy import owed_growth_kib
 from xenmem.balloon.snapshot import read_host
-from xenmem.cli.scenario import build_world, run_scenario
+from xenmem.cli.scenario import Scenario, build_world, run_scenario
 
-SUCCESS = ("success", [])
+SUCCESS: tuple[str, list[Any]] = ("success", [])
 
 
-def outcomes(parsed_scenario: object) -> list[tuple[str, list[object]]]:
-    return CheckedRun(parsed_scenario).run()  # type: ignore[arg-type]
+def outcomes(parsed_scenario: Scenario) -> list[tuple[str, list[Any]]]:
+    return CheckedRun(parsed_scenario).run()
 
 
 @pytest.mark.parametrize("reference_ticks", [True, False])
@@ -102,7 +102,9 @@ def test_a_domain_stuck_above_its_dynamic_min_is_named() -> None:
     assert outcomes(parsed) == [("Domains_refused_to_cooperate", [7])]
 
 
-def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
+def _stuck_must_shrink_healthy_must_grow(
+    *, reference_ticks: bool = False, two_phase: bool = True
+) -> Scenario:
     # Domain 1 sits above its dynamic_max (its range was just lowered) and is stuck;
     # the policy wants it to shrink and domain 2 to grow, on a host with nothing free.
     return scenario(
@@ -112,7 +114,8 @@ def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
         ],
         [{"op": "free", "kib": 200}],
         target_host_free_kib=200,
-        **options,
+        reference_ticks=reference_ticks,
+        two_phase=two_phase,
     )
 
 
@@ -120,7 +123,7 @@ def _stuck_must_shrink_healthy_must_grow(**options: object) -> object:
 def test_stuck_shrinker_beside_grower_succeeds_by_shrinking_the_healthy_one(
     reference_ticks: bool,
 ) -> None:
-    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(reference_ticks=reference_ticks))  # type: ignore[arg-type]
+    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(reference_ticks=reference_ticks))
     assert run.run() == [SUCCESS]
     healthy = next(d for d in run.world.host.domains() if d.domid == 2)
     assert healthy.tot_kib < 2000
@@ -128,7 +131,7 @@ def test_stuck_shrinker_beside_grower_succeeds_by_shrinking_the_healthy_one(
 
 
 def test_the_same_without_two_phase_faults() -> None:
-    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(two_phase=False))  # type: ignore[arg-type]
+    run = CheckedRun(_stuck_must_shrink_healthy_must_grow(two_phase=False))
     [(outcome, params)] = run.run()
     assert outcome == "fault"
     assert params[0] == 2
@@ -219,7 +222,7 @@ def test_a_stuck_domid_0_alone_to_blame_is_cannot_free_this_much_memory() -> Non
     assert outcomes(parsed) == [("Cannot_free_this_much_memory", [2000, 496])]
 
 
-def _stuck_beside_a_guest_below_its_minimum(**options: object) -> object:
+def _stuck_beside_a_guest_below_its_minimum(*, inactive_never_grows: bool = True) -> Scenario:
     # Domain 2's minimum was raised far above its size; domain 4 is stuck above its
     # (lowered) maximum. Freeing 89 KiB: domain 4 is declared inactive after 5 s, domain 2
     # is given the 46 KiB that are free, does not move (its driver pauses) and is declared
@@ -241,12 +244,12 @@ def _stuck_beside_a_guest_below_its_minimum(**options: object) -> object:
         host_free_kib=135,
         target_host_free_kib=89,
         reference_ticks=False,
-        **options,
+        inactive_never_grows=inactive_never_grows,
     )
 
 
 def test_a_guest_declared_inactive_below_its_minimum_is_not_grown() -> None:
-    steps = run_scenario(_stuck_beside_a_guest_below_its_minimum())["steps"]  # type: ignore[arg-type]
+    steps = run_scenario(_stuck_beside_a_guest_below_its_minimum())["steps"]
     assert [(s["outcome"], s["params"]) for s in steps] == [SUCCESS, SUCCESS]
     # The clamp left domain 2 at its size (1934); the balance then gave it what was free.
     assert steps[0]["domains"][0]["target"] == 1934
@@ -256,7 +259,7 @@ def test_squeezed_s_clamp_grows_it_with_memory_nobody_freed() -> None:
     # squeezed's clamp sets domain 2's target to its dynamic_min, 1169 KiB above its size
     # with 135 free; when its driver resumes it grows into memory that is not there.
     parsed = _stuck_beside_a_guest_below_its_minimum(inactive_never_grows=False)
-    steps = run_scenario(parsed)["steps"]  # type: ignore[arg-type]
+    steps = run_scenario(parsed)["steps"]
     assert [(s["outcome"], s["params"], s["elapsed"]) for s in steps] == [
         ("success", [], 5.2),
         ("fault", [2, 49, 36], 1.1),

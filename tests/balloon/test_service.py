@@ -13,6 +13,7 @@ from tests.balloon.books import adds_up
 from xenmem.balloon import (
     AutoBalloon,
     CannotFreeThisMuchMemory,
+    DomainsRefusedToCooperate,
     FixedSize,
     InvalidMemoryValue,
     MemoryService,
@@ -24,17 +25,19 @@ from xenmem.balloon import (
 from xenmem.balloon.service import DIAGNOSTICS
 from xenmem.memory.model import DomainType
 from xenmem.xen import Clock, PhysInfo, RealClock, VirtualClock, domain_path, run_virtual
-from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost
+from xenmem.xen.simulator import Greedy, Guest, HostSpec, Ideal, SimulatedHost, Stuck
 
 GIB_KIB = 1024 * 1024
 T = 73728
 
 
-def service(memory_gib: int = 16, **config: object) -> tuple[MemoryService, SimulatedHost]:
+def service(
+    memory_gib: int = 16, config: SqueezerConfig | None = None
+) -> tuple[MemoryService, SimulatedHost]:
     clock = VirtualClock()
     host = SimulatedHost(HostSpec.default(memory_gib * GIB_KIB * 1024), clock)
     ids = (f"r{n}" for n in itertools.count())
-    squeezer = Squeezer(host, clock, SqueezerConfig(**config))  # type: ignore[arg-type]
+    squeezer = Squeezer(host, clock, config or SqueezerConfig())
     return MemoryService(squeezer, new_reservation_id=lambda: next(ids)), host
 
 
@@ -145,7 +148,7 @@ def test_boot_time_sampling_waits_for_stability() -> None:
 
 
 def test_managed_domain_zero_gets_policy_keys_and_auto_balloon() -> None:
-    svc, host = service(manage_domain_zero=True)
+    svc, host = service(config=SqueezerConfig(manage_domain_zero=True))
     dom0_kib = 1856 * 1024
     assert host.xenstore.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB)
     assert host.xenstore.read(domain_path(0, "memory/dynamic-max")) == str(dom0_kib)
@@ -155,11 +158,43 @@ def test_managed_domain_zero_gets_policy_keys_and_auto_balloon() -> None:
     )
 
 
-def test_balance_memory_swallows_failures() -> None:
-    svc, host = service()
-    domid = host.create_domain(domain_type=DomainType.PV, max_kib=0)
-    host.xenstore.write(domain_path(domid, "memory/initial-reservation"), str(100 * GIB_KIB))
-    run_virtual(svc.balance_memory("dbg"))
+def _stuck_guest_below_its_max(host: SimulatedHost) -> None:
+    domid = host.create_domain(domain_type=DomainType.PV, max_kib=GIB_KIB)
+    host.build_domain(domid, memory_kib=GIB_KIB // 2, shadow_mib=0)
+    for key, value in (("target", GIB_KIB // 2), ("dynamic-min", 1024), ("dynamic-max", GIB_KIB)):
+        host.xenstore.write(domain_path(domid, f"memory/{key}"), str(value))
+    host.attach_guest(domid, Guest(driver=Stuck()), booted=True)
+    host.unpause_domain(domid)
+
+
+@pytest.mark.parametrize(
+    ("setup", "failure"),
+    [
+        # Nothing can take the free memory above the target (§3.6).
+        (lambda host: None, CannotFreeThisMuchMemory),
+        # The one guest that could take it never moves its balloon.
+        (_stuck_guest_below_its_max, DomainsRefusedToCooperate),
+    ],
+    ids=["no-taker", "stuck-guest"],
+)
+def test_balance_memory_swallows_failures(
+    setup: Callable[[SimulatedHost], None],
+    failure: type[Exception],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    svc, host = service(memory_gib=4)
+    setup(host)
+    squeezer = svc.squeezer
+    with pytest.raises(failure):
+        run_virtual(squeezer.change_host_free_memory(T, squeezer.is_balanced))
+    with caplog.at_level("WARNING", logger="xenmem.balloon.squeezer"):
+        run_virtual(svc.balance_memory("dbg"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert messages[0].startswith(f"balance_memory failed: {failure.__name__}: ")
+    # The failure released the service's lock: the next call runs.
+    rid = run_virtual(svc.reserve_memory("dbg", "s", 1000))
+    assert host.xenstore.read(f"/squeezed/state/s/{rid}") == "1000"
 
 
 def test_the_service_runs_as_an_asyncio_task_on_a_real_clock() -> None:
@@ -319,11 +354,13 @@ def test_the_periodic_check_rebalances_only_an_unbalanced_host(
     assert balances == [20.0]
 
 
-def _service_on(host_setup: Callable[[SimulatedHost], None], **config: object) -> MemoryService:
+def _service_on(
+    host_setup: Callable[[SimulatedHost], None], config: SqueezerConfig
+) -> MemoryService:
     clock = VirtualClock()
     host = SimulatedHost(HostSpec.default(16 * GIB_KIB * 1024), clock)
     host_setup(host)
-    return MemoryService(Squeezer(host, clock, SqueezerConfig(**config)))  # type: ignore[arg-type]
+    return MemoryService(Squeezer(host, clock, config))
 
 
 def test_managing_domain_zero_keeps_what_is_already_there() -> None:
@@ -331,9 +368,10 @@ def test_managing_domain_zero_keeps_what_is_already_there() -> None:
         host.xenstore.write(domain_path(0, "memory/dynamic-max"), "1500000")
         host.xenstore.write(domain_path(0, "memory/target"), "1400000")
 
-    svc = _service_on(
-        existing, manage_domain_zero=True, domain_zero_dynamic_min_bytes=GIB_KIB * 1024 + 1
+    config = SqueezerConfig(
+        manage_domain_zero=True, domain_zero_dynamic_min_bytes=GIB_KIB * 1024 + 1
     )
+    svc = _service_on(existing, config)
     store = svc.squeezer.xen.xenstore
     # dynamic-min rounded up to whole KiB; dynamic-max and target as they were (§5.2).
     assert store.read(domain_path(0, "memory/dynamic-min")) == str(GIB_KIB + 1)
@@ -347,7 +385,8 @@ def test_managing_domain_zero_with_a_configured_max_and_no_target() -> None:
         host.xenstore.remove(domain_path(0, "memory/target"))
 
     high = 1700 * 1024 * 1024
-    svc = _service_on(no_target, manage_domain_zero=True, domain_zero_dynamic_max_bytes=high)
+    config = SqueezerConfig(manage_domain_zero=True, domain_zero_dynamic_max_bytes=high)
+    svc = _service_on(no_target, config)
     store = svc.squeezer.xen.xenstore
     assert store.read(domain_path(0, "memory/dynamic-max")) == str(1700 * 1024)
     assert store.read(domain_path(0, "memory/target")) == str(1700 * 1024)

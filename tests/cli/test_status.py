@@ -23,7 +23,7 @@ Completed = subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(tmp_path_factory.mktemp("status-state"), "--time-scale", "1000")
+    server = start_server(tmp_path_factory.mktemp("status-state"), time_scale=1000.0)
     yield server
     server.stop()
 

@@ -46,6 +46,12 @@ def make_store(state: Path | None = None) -> Store:
     return Store(SCHEMAS, relations=RELATIONS, indexes=[("VM", "scheduled")], sums=SUMS, conn=conn)
 
 
+def field(store: Store, cls: str, ref: str, name: str) -> object:
+    record = store.get(cls, ref)
+    assert record is not None, (cls, ref)
+    return record[name]
+
+
 def test_create_fills_defaults_uuid_and_ref() -> None:
     store = make_store()
     with store.transaction() as tx:
@@ -75,7 +81,7 @@ def test_a_transaction_that_raises_changes_nothing() -> None:
         tx.create("VM", {})
         assert tx.get("VM", vm) == {**dict(store.get("VM", vm) or {}), "name_label": "b"}
         raise RuntimeError
-    assert store.get("VM", vm)["name_label"] == "a"  # type: ignore[index]
+    assert field(store, "VM", vm, "name_label") == "a"
     assert store.count("VM") == 1
     assert store.generation == generation
 
@@ -85,17 +91,17 @@ def test_relation_maintains_the_set_field_and_index() -> None:
     with store.transaction() as tx:
         h1, h2 = tx.create("host", {}), tx.create("host", {})
         vm = tx.create("VM", {"resident_on": h1, "scheduled": h2})
-    assert store.get("host", h1)["resident_VMs"] == [vm]  # type: ignore[index]
+    assert field(store, "host", h1, "resident_VMs") == [vm]
     assert store.refs_where("VM", "resident_on", h1) == {vm}
     assert store.refs_where("VM", "scheduled", h2) == {vm}
     with store.transaction() as tx:
         tx.update("VM", vm, {"resident_on": h2, "scheduled": NULL_REF})
-    assert store.get("host", h1)["resident_VMs"] == []  # type: ignore[index]
-    assert store.get("host", h2)["resident_VMs"] == [vm]  # type: ignore[index]
+    assert field(store, "host", h1, "resident_VMs") == []
+    assert field(store, "host", h2, "resident_VMs") == [vm]
     assert store.refs_where("VM", "scheduled", h2) == frozenset()
     with store.transaction() as tx:
         tx.delete("VM", vm)
-    assert store.get("host", h2)["resident_VMs"] == []  # type: ignore[index]
+    assert field(store, "host", h2, "resident_VMs") == []
 
 
 def test_changes_since_are_coalesced_per_object() -> None:
@@ -142,8 +148,8 @@ def test_persistence_round_trip(tmp_path: Path) -> None:
     reopened = make_store(tmp_path)
     assert reopened.generation == store.generation
     assert dict(reopened.records("VM")) == {vm: store.get("VM", vm)}
-    assert reopened.get("VM", vm)["when"] == when  # type: ignore[index]
-    assert reopened.get("host", host)["resident_VMs"] == [vm]  # type: ignore[index]
+    assert field(reopened, "VM", vm, "when") == when
+    assert field(reopened, "host", host, "resident_VMs") == [vm]
     assert reopened.count("session") == 0  # not persisted
     assert reopened.refs_where("VM", "resident_on", host) == {vm}
     assert reopened.generation_of("VM", vm) == store.generation_of("VM", vm)

@@ -1,6 +1,7 @@
 """Constraints, setters and boot-time checks (xapi-memory.md §3)."""
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -41,8 +42,7 @@ def mib(smin: int, dmin: int, target: int, dmax: int, smax: int) -> Constraints:
 START = mib(256, 512, 512, 1024, 1024)
 
 
-def error_of(call: object) -> list[str]:
-    assert callable(call)
+def error_of(call: Callable[[], object]) -> list[str]:
     with pytest.raises(XenAPIError) as caught:
         call()
     return caught.value.description
@@ -188,15 +188,21 @@ def test_reset_to_safe_defaults_is_always_valid_and_pinned(record: Constraints) 
 # §3.3 boot-time checks.
 
 
-def boot_check(**overrides: object) -> list[str]:
-    arguments: dict[str, object] = {
-        "vcpus_max": 2,
-        "vcpus_at_startup": 2,
-        "constraints": START,
-        "shadow_multiplier": 1.0,
-    }
-    arguments.update(overrides)
-    return error_of(lambda: validate_basic_parameters(**arguments))  # type: ignore[arg-type]
+def boot_check(
+    *,
+    vcpus_max: int = 2,
+    vcpus_at_startup: int = 2,
+    constraints: Constraints = START,
+    shadow_multiplier: float = 1.0,
+) -> list[str]:
+    return error_of(
+        lambda: validate_basic_parameters(
+            vcpus_max=vcpus_max,
+            vcpus_at_startup=vcpus_at_startup,
+            constraints=constraints,
+            shadow_multiplier=shadow_multiplier,
+        )
+    )
 
 
 def test_boot_checks_pass_coercible_out_of_order_values() -> None:

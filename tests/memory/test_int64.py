@@ -60,22 +60,23 @@ def test_ordinary_settings_fit() -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "field", "value"),
+    ("vm", "field", "value"),
     [
         # Rounding up to whole MiB alone takes these past the top.
-        ({"static_max": INT64_MAX}, "memory_static_max", str(INT64_MAX)),
-        ({"static_max": INT64_MAX - MIB + 2}, "memory_static_max", str(INT64_MAX - MIB + 2)),
-        ({"dynamic_min": INT64_MAX}, "memory_dynamic_min", str(INT64_MAX)),
-        ({"vcpus_max": 2**60}, "VCPUs_max", str(2**60)),
-        ({"vcpus_max": -(2**60)}, "VCPUs_max", str(-(2**60))),
-        ({"shadow_multiplier": 1e300}, "HVM_shadow_multiplier", "1e+300"),
-        ({"shadow_multiplier": 2.0**60}, "HVM_shadow_multiplier", "1.15292150461e+18"),
+        (replace(VM, static_max=INT64_MAX), "memory_static_max", str(INT64_MAX)),
+        (
+            replace(VM, static_max=INT64_MAX - MIB + 2),
+            "memory_static_max",
+            str(INT64_MAX - MIB + 2),
+        ),
+        (replace(VM, dynamic_min=INT64_MAX), "memory_dynamic_min", str(INT64_MAX)),
+        (replace(VM, vcpus_max=2**60), "VCPUs_max", str(2**60)),
+        (replace(VM, vcpus_max=-(2**60)), "VCPUs_max", str(-(2**60))),
+        (replace(VM, shadow_multiplier=1e300), "HVM_shadow_multiplier", "1e+300"),
+        (replace(VM, shadow_multiplier=2.0**60), "HVM_shadow_multiplier", "1.15292150461e+18"),
     ],
 )
-def test_the_first_setting_that_leaves_int64_is_named(
-    change: dict[str, object], field: str, value: str
-) -> None:
-    vm = replace(VM, **change)  # type: ignore[arg-type]
+def test_the_first_setting_that_leaves_int64_is_named(vm: VmMemory, field: str, value: str) -> None:
     assert not fits_int64(vm)
     assert int64_culprit(vm) == (field, value)
     with pytest.raises(XenAPIError) as caught:

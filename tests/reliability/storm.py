@@ -22,6 +22,7 @@ from typing import Any
 
 import XenAPI
 
+from tests.serving import PATIENCE_S
 from xenmem.toolstack.ledger import PARTS
 
 MIB = 2**20
@@ -102,7 +103,12 @@ class Tally:
         }
 
     def count(self, outcome: str) -> int:
-        return sum(c[outcome] for c in self.outcomes.values())
+        with self.lock:
+            return sum(c[outcome] for c in self.outcomes.values())
+
+    def succeeded(self, message: str) -> int:
+        with self.lock:
+            return self.outcomes.get(message, Counter())["ok"]
 
 
 def _choose(api: Any, plan: Plan, rng: random.Random, vm: str) -> tuple[str, Callable[[], Any]]:
@@ -141,14 +147,17 @@ def _resize(api: Any, plan: Plan, rng: random.Random, vm: str) -> tuple[str, Cal
     return "VM.set_memory_dynamic_range", lambda: api.VM.set_memory_dynamic_range(vm, low, high)
 
 
-def client(plan: Plan, seed: int, tally: Tally) -> None:
-    """One client: its own SDK session, random calls on the shared VMs until the end."""
+def client(plan: Plan, seed: int, tally: Tally, enough: Callable[[], bool]) -> None:
+    """One client: its own SDK session, random calls on the shared VMs for `plan.seconds`
+    and then until `enough()` holds (or, in a hung run, PATIENCE_S have passed)."""
     rng = random.Random(seed)
     session = XenAPI.Session(plan.url)
     try:
         session.xenapi.login_with_password("root", plan.password, "1.0", f"storm-{seed}")
-        deadline = time.monotonic() + plan.seconds
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while not (time.monotonic() - started >= plan.seconds and enough()):
+            if time.monotonic() - started >= PATIENCE_S:
+                break
             vm = rng.choice(plan.vms)
             try:
                 message, call = _choose(session.xenapi, plan, rng, vm)
@@ -172,10 +181,10 @@ def client(plan: Plan, seed: int, tally: Tally) -> None:
         session("close")()  # the SDK closes its keep-alive connection
 
 
-def run_threads(plan: Plan, tally: Tally) -> None:
+def run_threads(plan: Plan, tally: Tally, enough: Callable[[], bool] = lambda: True) -> None:
     """`plan.threads` clients as threads of this process; returns when all are done."""
     threads = [
-        threading.Thread(target=client, args=(plan, plan.seed * 1000 + i, tally))
+        threading.Thread(target=client, args=(plan, plan.seed * 1000 + i, tally, enough))
         for i in range(plan.threads)
     ]
     for thread in threads:

@@ -16,7 +16,7 @@ import asyncio
 import random
 
 from tests.support import simulated
-from tests.toolstack.harness import GIB, MIB
+from tests.toolstack.harness import GIB, MIB, body
 from xenmem.cli.pool import start_simulated_pool
 from xenmem.db import Store
 from xenmem.memory.units import bytes_of_kib
@@ -68,7 +68,7 @@ async def ledger_while_ballooning() -> tuple[dict[str, int], int]:
             ),
         )
     )
-    await MESSAGES["VM.start_on"](ctx, vm, host, False, False)
+    await body(ctx, "VM.start_on", vm, host, False, False)
     clock.advance(30)
     # As squeezed would: ask the guest (at 2 GiB) to go down to 256 MiB, then look while
     # it balloons down at 1 GiB/s.
@@ -76,8 +76,9 @@ async def ledger_while_ballooning() -> tuple[dict[str, int], int]:
     assert domid is not None
     simulated(agent).xenstore.write(domain_path(domid, "memory/target"), str(256 * 1024))
     clock.moving = True
-    ledger = MESSAGES["host.get_memory_ledger"](ctx, host)
+    ledger = await body(ctx, "host.get_memory_ledger", host)
     clock.moving = False
+    assert isinstance(ledger, dict)
     await runtime.stop()
     return ledger, bytes_of_kib(simulated(agent).xen_kib)
 

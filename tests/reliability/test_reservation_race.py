@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable
 
 from tests.support import simulated
-from tests.toolstack.harness import GIB, MIB
+from tests.toolstack.harness import GIB, MIB, body
 from xenmem.balloon.reservations import STATE_ROOT
 from xenmem.cli.pool import start_simulated_pool
 from xenmem.db import Store
@@ -59,9 +60,9 @@ def new_vm(ctx: Context, name: str, dmin: int, dmax: int) -> str:
     return str(MESSAGES["VM.create"](ctx, record))
 
 
-async def outcome(call: object) -> str:
+async def outcome(call: Awaitable[object]) -> str:
     try:
-        await call  # type: ignore[misc]
+        await call
     except XenAPIError as error:
         return str(error.description[0])
     return "ok"
@@ -90,22 +91,23 @@ async def race() -> tuple[str, list[object], dict[str, int]]:
     a = new_vm(ctx, "a", 256 * MIB, 1536 * MIB)
     c = new_vm(ctx, "c", 256 * MIB, 512 * MIB)
     b = new_vm(ctx, "b", 512 * MIB, GIB)
-    await MESSAGES["VM.start_on"](ctx, a, host, False, False)
-    await MESSAGES["VM.start_on"](ctx, c, host, False, False)
+    await body(ctx, "VM.start_on", a, host, False, False)
+    await body(ctx, "VM.start_on", c, host, False, False)
     clock.advance(30)  # the drivers are up and the guests hold their whole ranges
-    starting = asyncio.create_task(outcome(MESSAGES["VM.start_on"](ctx, b, host, False, False)))
+    starting = asyncio.create_task(outcome(body(ctx, "VM.start_on", b, host, False, False)))
     await asyncio.sleep(0)  # B is admitted and squeezed is ballooning A down for it
     shrinking = asyncio.create_task(
-        outcome(MESSAGES["VM.set_memory_dynamic_range"](ctx, c, 256 * MIB, 256 * MIB))
+        outcome(body(ctx, "VM.set_memory_dynamic_range", c, 256 * MIB, 256 * MIB))
     )
     while not reservations(simulated(agent).xenstore):
         await asyncio.sleep(0)  # squeezed has B's reservation; C's rebalance has the lock
     resizing = asyncio.create_task(
-        outcome(MESSAGES["VM.set_memory_dynamic_range"](ctx, a, 1280 * MIB, 1536 * MIB))
+        outcome(body(ctx, "VM.set_memory_dynamic_range", a, 1280 * MIB, 1536 * MIB))
     )
     started, shrunk, resized = await asyncio.gather(starting, shrinking, resizing)
     assert (shrunk, resized) == ("ok", "ok")
-    ledger = MESSAGES["host.get_memory_ledger"](ctx, host)
+    ledger = await body(ctx, "host.get_memory_ledger", host)
+    assert isinstance(ledger, dict)
     await runtime.stop()
     return started, list(simulated(agent).faults), ledger
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -257,9 +259,9 @@ def test_a_kept_rrd_goes_on_exactly_as_the_original() -> None:
         lambda kept: kept.__setitem__("step", "five"),
     ],
 )
-def test_a_damaged_kept_rrd_is_refused(damage: object) -> None:
+def test_a_damaged_kept_rrd_is_refused(damage: Callable[[Any], object]) -> None:
     kept = json.loads(json.dumps(dump(fed([1.0]))))
-    damage(kept)  # type: ignore[operator]
+    damage(kept)
     with pytest.raises(RrdFormatError):
         load(kept)
 

@@ -5,15 +5,19 @@ failed logins are slowed down without holding up anyone else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.security.support import DEAD, Loop, decodable_args, in_process, state_of
+from tests.serving import PATIENCE_S
+from xenmem.errors import XenAPIError
 from xenmem.xenapi.app import XenAPIServer
 from xenmem.xenapi.collector import Collector, CollectorConfig
 from xenmem.xenapi.datamodel import Kind
+from xenmem.xenapi.dispatch import Success
 from xenmem.xenapi.model import MODEL
 from xenmem.xenapi.roles import READ_ONLY, ROLES
 from xenmem.xenapi.sessions import Sessions
@@ -163,9 +167,9 @@ def test_sessions_end_after_the_idle_timeout_and_at_logout(tmp_path: Path) -> No
         for _ in range(5):  # used every 50 s: stays alive well past 60 s
             now[0] += 50.0
             assert sessions.role(kept) == "pool-admin"
-        with pytest.raises(Exception, match="SESSION_INVALID") as raised:
+        with pytest.raises(XenAPIError) as raised:
             sessions.role(idle)
-        assert raised.value.description == ["SESSION_INVALID", idle]  # type: ignore[attr-defined]
+        assert raised.value.description == ["SESSION_INVALID", idle]
         assert server.store.get("session", idle) is None
         assert not sessions.is_valid(idle)
         assert sessions.is_valid(kept)
@@ -188,22 +192,24 @@ def test_the_default_idle_timeout_is_a_day(served: tuple[XenAPIServer, Loop]) ->
 
 
 def test_failed_logins_do_not_hold_up_other_clients(tmp_path: Path) -> None:
-    with in_process(tmp_path, login_delay=0.3) as (server, loop):
+    # A failed login answered only after an hour: no test waits that long, so the guess
+    # is still waiting whenever the other client is answered, however slow the machine.
+    with in_process(tmp_path, login_delay=3600.0) as (server, loop):
         session = loop.login()
 
-        async def scenario() -> tuple[list[object], float, float]:
-            clock = asyncio.get_running_loop().time
+        async def scenario() -> tuple[object, bool]:
             failing = asyncio.ensure_future(
                 server.dispatcher.call("session.login_with_password", ["root", "wrong"])
             )
             await asyncio.sleep(0.05)
-            start = clock()
-            await server.dispatcher.call("pool.get_all", [session])
-            served_after = clock() - start
-            reply = await failing
-            assert not hasattr(reply, "value")
-            return reply.description, served_after, clock() - start  # type: ignore[union-attr]
+            answer = server.dispatcher.call("pool.get_all", [session])
+            served = await asyncio.wait_for(answer, PATIENCE_S)
+            waiting = not failing.done()
+            failing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await failing
+            return served, waiting
 
-        description, served_after, failed_after = loop.loop.run_until_complete(scenario())
-        assert description == ["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"]
-        assert served_after < failed_after
+        served, guess_waiting = loop.loop.run_until_complete(scenario())
+        assert served == Success(list(server.store.records("pool")))
+        assert guess_waiting

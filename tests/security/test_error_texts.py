@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import XenAPI
 
 from tests.security.support import Loop, in_process
-from tests.serving import add_user, start_server
+from tests.serving import PATIENCE_S, add_user, start_server
 from xenmem.db.sqlite import connect
 from xenmem.toolstack import Context
 from xenmem.xenapi.app import XenAPIServer
@@ -27,7 +28,7 @@ def served(tmp_path: Path) -> Iterator[tuple[XenAPIServer, Loop]]:
         yield pair
 
 
-def _failing_body(state_dir: Path) -> object:
+def _failing_body(state_dir: Path) -> Callable[[Context, str], object]:
     def body(ctx: Context, host: str) -> object:
         raise OSError(24, "Too many open files", str(state_dir / "hosts" / f"{host}.json.new"))
 
@@ -53,11 +54,14 @@ def _logged_with(caplog: pytest.LogCaptureFixture, reference: str, state_dir: Pa
 
 
 def test_a_call_that_fails_unexpectedly_answers_a_reference_the_log_explains(
-    served: tuple[XenAPIServer, Loop], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    served: tuple[XenAPIServer, Loop],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, loop = served
     state_dir = tmp_path / "state"
-    server.bodies["host.compute_free_memory"] = _failing_body(state_dir)  # type: ignore[index]
+    monkeypatch.setitem(server.bodies, "host.compute_free_memory", _failing_body(state_dir))
     session = loop.login()
     with caplog.at_level(logging.ERROR):
         reply = loop.call("host.compute_free_memory", session, server.master)
@@ -66,15 +70,21 @@ def test_a_call_that_fails_unexpectedly_answers_a_reference_the_log_explains(
 
 
 def test_a_task_that_fails_unexpectedly_reports_a_reference_the_log_explains(
-    served: tuple[XenAPIServer, Loop], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    served: tuple[XenAPIServer, Loop],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, loop = served
     state_dir = tmp_path / "state"
-    server.bodies["host.compute_free_memory"] = _failing_body(state_dir)  # type: ignore[index]
+    monkeypatch.setitem(server.bodies, "host.compute_free_memory", _failing_body(state_dir))
     session = loop.login()
     with caplog.at_level(logging.ERROR):
         task = loop.call("Async.host.compute_free_memory", session, server.master)
-        loop.loop.run_until_complete(asyncio.sleep(0.05))
+        deadline = time.monotonic() + PATIENCE_S
+        while loop.call("task.get_status", session, task) == "pending":
+            assert time.monotonic() < deadline, "the task never ended"
+            loop.loop.run_until_complete(asyncio.sleep(0.01))
     assert loop.call("task.get_status", session, task) == "failure"
     reference = _reference(loop.call("task.get_error_info", session, task), state_dir)
     assert _logged_with(caplog, reference, state_dir)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
 
 from tests.security.support import Loop, in_process
+from tests.serving import PATIENCE_S
 from xenmem.xenapi.http import DEFAULT_MAX_BODY_BYTES, MAX_ANONYMOUS_BODY_BYTES, XenAPIApp
 from xenmem.xenapi.xmlrpc import MAX_NESTING
 
@@ -24,7 +25,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[XenAPIApp, L
 
 def post(app: tuple[XenAPIApp, Loop], path: str, body: bytes) -> tuple[int, bytes]:
     asgi, loop = app
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     chunks = [body[i : i + 2**20] for i in range(0, len(body), 2**20)] or [b""]
     messages = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
@@ -34,11 +35,11 @@ def post(app: tuple[XenAPIApp, Loop], path: str, body: bytes) -> tuple[int, byte
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": path, "headers": [], "client": ("::1", 1)}
-    loop.loop.run_until_complete(asyncio.wait_for(asgi(scope, receive, send), 30))  # type: ignore[arg-type]
+    loop.loop.run_until_complete(asyncio.wait_for(asgi(scope, receive, send), PATIENCE_S))
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 

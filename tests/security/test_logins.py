@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.support import in_process
-from tests.serving import ROOT_PASSWORD, RunningServer
-from xenmem.db import users
+from tests.serving import ROOT_PASSWORD, RawXenAPI, RunningServer
 from xenmem.xenapi.throttle import MAX_USER_NAME_LENGTH, LoginThrottle
 
 AUTHENTICATION_FAILED = "SESSION_AUTHENTICATION_FAILED"
@@ -249,12 +248,14 @@ def test_an_unknown_user_costs_a_hash_like_a_known_one(
     hashed: list[int] = []
     scrypt = hashlib.scrypt
 
-    def counting(password: bytes, **kwargs: object) -> bytes:
-        hashed.append(kwargs["n"])  # type: ignore[arg-type]
-        return scrypt(password, **kwargs)  # type: ignore[arg-type]
+    def counting(
+        password: bytes, *, salt: bytes, n: int, r: int, p: int, maxmem: int = 0, dklen: int = 64
+    ) -> bytes:
+        hashed.append(n)
+        return scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=dklen)
 
     with in_process(tmp_path) as (_, loop):
-        monkeypatch.setattr(users.hashlib, "scrypt", counting)
+        monkeypatch.setattr(hashlib, "scrypt", counting)  # the module users hashes with
         for name in ("root", "nobody"):
             hashed.clear()
             reply = loop.call("session.login_with_password", name, "wrong")
@@ -270,9 +271,9 @@ def test_root_logs_in_while_failures_from_its_address_wait(server: RunningServer
     lock = threading.Lock()
 
     def login(user: str, password: str) -> None:
-        proxy = xmlrpc.client.ServerProxy(server.url)
+        proxy = RawXenAPI(xmlrpc.client.ServerProxy(server.url))
         reply = proxy.session.login_with_password(user, password, "1.0", "t")
-        proxy("close")()
+        proxy.close()
         with lock:
             answered.append(f"{user}: {reply['Status']}")
 

@@ -10,7 +10,6 @@ import ssl
 import stat
 import subprocess
 import sys
-import threading
 import time
 import xmlrpc.client
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 import XenAPI
 
-from tests.serving import ROOT_PASSWORD, RunningServer, start_server
+from tests.serving import ROOT_PASSWORD, RawXenAPI, RunningServer, start_server
 from xenmem.db.sqlite import connect
 from xenmem.xenapi.tls import CERT_FILENAME, KEY_FILENAME, self_signed
 
@@ -30,9 +29,7 @@ NO_PERMISSION = "No permission in user session"
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(
-        tmp_path_factory.mktemp("tls") / "state", "--tls", "--session-timeout", "2"
-    )
+    running = start_server(tmp_path_factory.mktemp("tls") / "state", "--tls")
     subprocess.run(
         [
             sys.executable,
@@ -55,27 +52,28 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
     running.stop()
 
 
-_OPEN: list[xmlrpc.client.ServerProxy] = []
+_CLOSERS: list[Callable[[], None]] = []
 
 
 @pytest.fixture(autouse=True)
 def _close_clients() -> Iterator[None]:
     yield
-    for client in _OPEN:
-        client("close")()
-    _OPEN.clear()
+    for close in _CLOSERS:
+        close()
+    _CLOSERS.clear()
 
 
-def _proxy(server: RunningServer) -> xmlrpc.client.ServerProxy:
+def _proxy(server: RunningServer) -> RawXenAPI:
     """A raw XML-RPC client that accepts the self-signed certificate."""
-    proxy = xmlrpc.client.ServerProxy(server.url, context=ssl._create_unverified_context())
-    _OPEN.append(proxy)
-    return proxy
+    context = ssl._create_unverified_context()
+    raw = RawXenAPI(xmlrpc.client.ServerProxy(server.url, context=context))
+    _CLOSERS.append(raw.close)
+    return raw
 
 
 def _anonymous(server: RunningServer) -> Any:
     session = XenAPI.Session(server.url, ignore_ssl=True)
-    _OPEN.append(session)
+    _CLOSERS.append(session("close"))
     return session
 
 
@@ -99,7 +97,7 @@ def test_the_sdk_connects_over_https_with_ignore_ssl(tls_server: RunningServer) 
     session.xenapi.session.logout()
     # The certificate is self-signed: a verifying client refuses it.
     verifying = xmlrpc.client.ServerProxy(tls_server.url)
-    _OPEN.append(verifying)
+    _CLOSERS.append(verifying("close"))
     with pytest.raises(ssl.SSLCertVerificationError):
         verifying.system.listMethods()
 
@@ -124,7 +122,7 @@ def test_a_given_certificate_is_served(tmp_path: Path) -> None:
         body = b"<methodCall><methodName>system.listMethods</methodName></methodCall>"
         conn.request("POST", "/", body, {"Content-Type": "text/xml"})
         assert conn.getresponse().status == 200
-        served = conn.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+        served = conn.sock.getpeercert(binary_form=True)
         conn.close()
         assert served == ssl.PEM_cert_to_DER_cert(cert.read_text())
     finally:
@@ -152,48 +150,39 @@ def test_cert_without_key_is_refused(tmp_path: Path) -> None:
     assert "--tls-cert and --tls-key go together" in result.stderr
 
 
-def test_sessions_end_when_idle_and_at_logout(tls_server: RunningServer) -> None:
-    # A raw client: the SDK logs in again by itself when it sees SESSION_INVALID.
-    proxy = _proxy(tls_server)
-
-    def login() -> str:
-        ref = proxy.session.login_with_password("root", ROOT_PASSWORD, "1.0", "t")["Value"]
-        assert isinstance(ref, str)
-        return ref
-
-    idle, active = login(), login()
-    for _ in range(6):  # used every 0.5 s for 3 s: stays valid
+def test_sessions_end_when_idle_and_at_logout(tmp_path: Path) -> None:
+    # Whether a session in use stays alive is a matter of timing: the in-process tests
+    # check it on a clock they move (test_access). Here only what holds by construction:
+    # a session left alone for longer than the timeout has ended.
+    server = start_server(tmp_path / "state", "--session-timeout", "1")
+    try:
+        # A raw client: the SDK logs in again by itself when it sees SESSION_INVALID.
+        proxy = server.proxy()
+        idle = proxy.session.login_with_password("root", ROOT_PASSWORD, "1.0", "t")["Value"]
+        time.sleep(1.5)
+        invalid = {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", idle]}
+        assert proxy.pool.get_all(idle) == invalid
+        active = proxy.session.login_with_password("root", ROOT_PASSWORD, "1.0", "t")["Value"]
         assert proxy.pool.get_all(active)["Status"] == "Success"
-        time.sleep(0.5)
-    invalid = {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", idle]}
-    assert proxy.pool.get_all(idle) == invalid
-    proxy.session.logout(active)
-    invalid = {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", active]}
-    assert proxy.pool.get_all(active) == invalid
+        proxy.session.logout(active)
+        invalid = {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", active]}
+        assert proxy.pool.get_all(active) == invalid
+    finally:
+        server.stop()
 
 
-def test_failed_logins_are_slowed_down_but_others_are_served(tls_server: RunningServer) -> None:
+def test_failed_logins_are_slowed_down(tls_server: RunningServer) -> None:
+    # That other clients are served meanwhile is a matter of timing over the wire; the
+    # in-process tests check it by construction (test_access).
     durations: list[float] = []
-
-    def guess() -> None:
+    for _ in range(2):
         start = time.monotonic()
         anonymous = _anonymous(tls_server)
         with pytest.raises(XenAPI.Failure):
             anonymous.xenapi.login_with_password("root", "guess", "1.0", "t")
         durations.append(time.monotonic() - start)
-
-    session = _sdk(tls_server)
-    guess()
-    guesser = threading.Thread(target=guess)
-    guesser.start()
-    time.sleep(0.2)
-    answered = time.monotonic()
-    session.xenapi.host.get_all()  # served while the guess waits
-    answered = time.monotonic() - answered
-    guesser.join()
     assert durations[0] >= 0.5
     assert durations[1] >= 1.0
-    assert answered < durations[1]
     _sdk(tls_server).xenapi.session.logout()  # a success clears the address's record
 
 

@@ -3,14 +3,21 @@ cancel, destroy or change one only with task.destroy/any (pool-operator, pool-ad
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import XenAPI
 
-from tests.serving import RunningServer, add_user, start_server, vm_record
+from tests.serving import (
+    HELD_TIME_SCALE,
+    RunningServer,
+    add_user,
+    start_again,
+    start_server,
+    until,
+    vm_record,
+)
 
 GIB = 2**30
 NOT_YOURS = [
@@ -23,11 +30,32 @@ USERS = {"ro": "read-only", "ro2": "read-only", "va": "vm-admin", "po": "pool-op
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("tasks") / "state")
-    for name, role in USERS.items():
-        add_user(running.state_dir, name, role, f"{name}-pw")
+    """The users, and a guest whose memory target is out of its reach; then the server
+    goes on at HELD_TIME_SCALE, where a wait for that target cannot time out while a test
+    runs, however slow the machine."""
+    first = start_server(tmp_path_factory.mktemp("tasks") / "state")
+    try:
+        for name, role in USERS.items():
+            add_user(first.state_dir, name, role, f"{name}-pw")
+        _stuck_guest(api(first))
+    finally:
+        first.stop()
+    running = start_again(first, time_scale=HELD_TIME_SCALE)
     yield running
     running.stop()
+
+
+def _stuck_guest(root: Any) -> None:
+    """A guest at 4 GiB whose stuck balloon driver never takes it to its 2 GiB."""
+    record = vm_record(
+        "stuck", other_config={"xenmem_balloon": "stuck", "xenmem_boot_seconds": "0"}
+    )
+    vm = root.VM.create(record)
+    root.VM.start_on(vm, root.host.get_all()[0], False, False)
+    metrics = root.VM.get_metrics(vm)
+    until(lambda: root.VM_metrics.get_other_config(metrics).get("balloon_health") == "cooperative")
+    # Pinned in its record, so that no rebalance brings the target back within reach.
+    root.VM.set_memory_dynamic_range(vm, str(2 * GIB), str(2 * GIB))
 
 
 def api(server: RunningServer, user: str = "root") -> Any:
@@ -40,13 +68,6 @@ def failure(call: Callable[..., object], *args: object) -> list[str]:
         call(*args)
     details: list[str] = failed.value.details
     return details
-
-
-def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def finished_task(user_api: Any) -> str:
@@ -94,14 +115,7 @@ def test_a_task_whose_session_ended_belongs_to_nobody(served: RunningServer) -> 
 
 def test_only_the_owner_cancels_a_pending_task(served: RunningServer) -> None:
     root = api(served)
-    host = root.host.get_all()[0]
-    vm = root.VM.create(
-        vm_record("stuck", other_config={"xenmem_balloon": "stuck", "xenmem_boot_seconds": "0"})
-    )
-    root.VM.start_on(vm, host, False, False)
-    metrics = root.VM.get_metrics(vm)
-    until(lambda: root.VM_metrics.get_other_config(metrics).get("balloon_health") == "cooperative")
-    root.VM.set_memory_target_live(vm, str(2 * GIB))
+    (vm,) = root.VM.get_by_name_label("stuck")
     owner = api(served, "ro")
     task = owner.Async.VM.wait_memory_target_live(vm)  # the guest never gets there
     try:

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.security.support import Loop, in_process
-from tests.serving import RunningServer
+from tests.serving import PATIENCE_S, RunningServer
 from xenmem.xenapi.app import XenAPIServer
+from xenmem.xenapi.dispatch import Success
 from xenmem.xenapi.events import MAX_WAITERS_PER_SESSION
 from xenmem.xenapi.http import XenAPIApp
 
@@ -36,12 +37,11 @@ def _token(loop: Loop, session: str) -> str:
     return str(batch["token"])
 
 
-async def _until(condition: Any, what: str) -> None:
-    for _ in range(1000):
-        if condition():
-            return
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + PATIENCE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never {what}"
         await asyncio.sleep(0.01)
-    raise AssertionError(f"never {what}")
 
 
 def _event_from_body(session: str, classes: list[str], token: str, timeout: float) -> bytes:
@@ -53,7 +53,7 @@ def test_a_call_whose_client_disconnects_is_dropped(served: tuple[XenAPIServer, 
     session = loop.login()
     body = _event_from_body(session, ["pool"], _token(loop, session), 3600.0)
     app = XenAPIApp(server.dispatcher)
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def scenario() -> None:
         hung_up = asyncio.Event()
@@ -65,14 +65,20 @@ def test_a_call_whose_client_disconnects_is_dropped(served: tuple[XenAPIServer, 
             await hung_up.wait()
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "client": None}
-        call = asyncio.ensure_future(app(scope, receive, send))  # type: ignore[arg-type]
+        scope: dict[str, Any] = {
+            "type": "http",
+            "method": "POST",
+            "path": "/",
+            "headers": [],
+            "client": None,
+        }
+        call = asyncio.ensure_future(app(scope, receive, send))
         await _until(lambda: server.events.blocked_calls(session) == 1, "blocked")
         hung_up.set()
-        await asyncio.wait_for(call, 10.0)
+        await asyncio.wait_for(call, PATIENCE_S)
         assert server.events.blocked_calls(session) == 0
 
     loop.loop.run_until_complete(scenario())
@@ -84,8 +90,9 @@ def test_a_blocked_call_is_woken_only_by_what_it_watches_and_looks_from_its_last
     server, loop = served
     session = loop.login()
     token = _token(loop, session)
-    pool = loop.call("pool.get_all", session)[0]  # type: ignore[index]
-    vm = loop.call("VM.get_all", session)[0]  # type: ignore[index]
+    pools, vms = loop.call("pool.get_all", session), loop.call("VM.get_all", session)
+    assert isinstance(pools, list) and isinstance(vms, list)
+    pool, vm = pools[0], vms[0]
     for i in range(3):  # changes the call will not be interested in, before it starts
         loop.call("pool.set_name_description", session, pool, f"before {i}")
     blocked_at = server.store.generation
@@ -110,8 +117,9 @@ def test_a_blocked_call_is_woken_only_by_what_it_watches_and_looks_from_its_last
         await asyncio.sleep(0.05)
         assert len(looked_from) == 1  # not woken by 20 commits to the pool
         await server.dispatcher.call("VM.set_name_description", [session, vm, "watched"])
-        reply = await asyncio.wait_for(call, 10.0)
-        return reply.value  # type: ignore[union-attr,no-any-return]
+        reply = await asyncio.wait_for(call, PATIENCE_S)
+        assert isinstance(reply, Success) and isinstance(reply.value, dict)
+        return reply.value
 
     batch = loop.loop.run_until_complete(scenario())
     assert [(e["class"], e["ref"]) for e in batch["events"]] == [("vm", vm)]
@@ -135,7 +143,7 @@ def test_beyond_the_cap_the_oldest_blocked_call_of_a_session_gives_way(
         await _until(lambda: server.events.blocked_calls(session) == 1, "blocked")
         others = [blocked(other) for _ in range(MAX_WAITERS_PER_SESSION)]
         newer = [blocked(session) for _ in range(MAX_WAITERS_PER_SESSION)]
-        reply = await asyncio.wait_for(oldest, 10.0)
+        reply = await asyncio.wait_for(oldest, PATIENCE_S)
         assert reply.value["events"] == []  # returns what it has, as at its timeout
         assert int(reply.value["token"].split(",")[0]) == server.store.generation
         assert server.events.blocked_calls(session) == MAX_WAITERS_PER_SESSION
@@ -154,7 +162,9 @@ def test_beyond_the_cap_the_oldest_blocked_call_of_a_session_gives_way(
 # -- over the wire ---------------------------------------------------------------------
 
 
-def _waiting(server: RunningServer, session: str, token: str) -> tuple[threading.Thread, list]:
+def _waiting(
+    server: RunningServer, session: str, token: str
+) -> tuple[threading.Thread, list[dict[str, Any]]]:
     """event.from(["pool"]) for 600 s on its own connection, in a thread."""
     result: list[dict[str, Any]] = []
 

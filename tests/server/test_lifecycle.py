@@ -79,7 +79,7 @@ def test_restart_keeps_everything(fresh_state: Path) -> None:
     fresh.xenapi.VM.set_name_description(vm, "after restart")
     batch = fresh.xenapi.event_from(["vm"], token, 5.0)
     assert [(e["operation"], e["ref"]) for e in batch["events"]] == [("mod", vm)]
-    again.clients.append(api)
+    again.closers.append(api("close"))  # it reconnected to the same address
     again.stop()
 
 
@@ -144,7 +144,7 @@ def test_pool_file(tmp_path: Path) -> None:
         '[[host]]\nname = "big"\nmemory = "256GiB"\ncpus = 32\n'
         'dom0_memory = "8GiB"\nxen_memory = "3GiB"\n'
     )
-    server = start_server(tmp_path / "state", "--pool", str(pool_file), "--time-scale", "10")
+    server = start_server(tmp_path / "state", "--pool", str(pool_file), time_scale=10.0)
     api = server.session()
     (pool,) = api.xenapi.pool.get_all_records().values()
     assert pool["name_label"] == "lab"

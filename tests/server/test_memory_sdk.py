@@ -6,6 +6,7 @@ so guests boot and balloon in a fraction of a second.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import XenAPI
 
-from tests.serving import RunningServer, start_server, vm_record
+from tests.serving import RunningServer, start_server, until, vm_record
 from xenmem.toolstack.ledger import PARTS
 
 MIB = 2**20
@@ -70,13 +71,6 @@ def new_vm(api: Any, name: str, **overrides: object) -> str:
     """A halted HVM VM whose guest's balloon driver appears at once."""
     record = vm_record(name, **{"other_config": {"xenmem_boot_seconds": "0"}, **overrides})
     return str(api.VM.create(record))
-
-
-def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def expected_free(api: Any, host: str) -> int:
@@ -251,7 +245,7 @@ def test_stuck_guests_are_named(api: Any) -> None:
         memory_static_max=str(4 * GIB),
     )
     task = api.Async.VM.start_on(newcomer, beta, False, False)
-    until(lambda: api.task.get_status(task) != "pending", seconds=30)
+    until(lambda: api.task.get_status(task) != "pending")
     record = api.task.get_record(task)
     assert record["status"] == "failure"
     assert record["error_info"] == ["VMS_FAILED_TO_COOPERATE", stuck]
@@ -280,32 +274,6 @@ def test_dmc_off_pool(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_cancelling_a_wait_for_the_target(api: Any) -> None:
-    alpha = hosts(api)["alpha"]
-    stuck = new_vm(
-        api, "stubborn", other_config={"xenmem_balloon": "stuck", "xenmem_boot_seconds": "0"}
-    )
-    api.VM.start_on(stuck, alpha, False, False)
-    until(
-        lambda: (
-            api.VM_metrics.get_other_config(api.VM.get_metrics(stuck)).get("balloon_health")
-            == "cooperative"
-        )
-    )
-    api.VM.set_memory_target_live(stuck, str(2 * GIB))
-    task = api.Async.VM.wait_memory_target_live(stuck)
-    time.sleep(0.2)
-    assert api.task.get_status(task) == "pending"
-    assert api.VM.get_current_operations(stuck) == {task: "awaiting_memory_live"}
-    api.task.cancel(task)
-    until(lambda: api.task.get_status(task) == "cancelled")
-    assert api.task.get_error_info(task) == ["TASK_CANCELLED", task]
-    until(lambda: api.VM.get_current_operations(stuck) == {})
-    api.task.destroy(task)
-    api.VM.hard_shutdown(stuck)
-    api.VM.destroy(stuck)
-
-
 def test_cancelled_starts_leave_xen_and_the_records_agreeing(api: Any) -> None:
     """Whenever task.cancel reaches an Async start (waiting for memory, building, or
     dropping its reservation), the VM ends running with its domain or halted without."""
@@ -325,6 +293,9 @@ def test_cancelled_starts_leave_xen_and_the_records_agreeing(api: Any) -> None:
     def big_actual() -> int:
         return int(api.VM_metrics.get_memory_actual(api.VM.get_metrics(big)))
 
+    def settled(task: str) -> bool:
+        return api.task.get_status(task) not in ("pending", "cancelling")
+
     for delay in (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1):
         until(lambda: big_actual() > 8 * GIB - 8 * MIB)  # it holds its whole range again
         task = api.Async.VM.start_on(vm, alpha, False, False)
@@ -333,8 +304,8 @@ def test_cancelled_starts_leave_xen_and_the_records_agreeing(api: Any) -> None:
             api.task.cancel(task)
         except XenAPI.Failure as caught:
             assert caught.details[0] == "OPERATION_NOT_ALLOWED"  # it had finished
-        until(lambda t=task: api.task.get_status(t) not in ("pending", "cancelling"), 60)
-        until(lambda: api.VM.get_current_operations(vm) == {}, 60)
+        until(functools.partial(settled, task))
+        until(lambda: api.VM.get_current_operations(vm) == {})
         ledger = {k: int(v) for k, v in api.host.get_memory_ledger(alpha).items()}
         assert ledger["unaccounted"] == ledger["other_domains"] == 0, (delay, ledger)
         running = api.VM.get_power_state(vm) == "Running"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 import xmlrpc.client
+from collections.abc import Callable, Iterator
 
 import pytest
 import XenAPI
 
-from tests.serving import ROOT_PASSWORD, RunningServer, vm_record
+from tests.serving import ROOT_PASSWORD, RunningServer, until, vm_record
 from xenmem.cli.pool import xen_memory_default
 from xenmem.xenapi.model import MODEL
 
@@ -17,15 +18,15 @@ GIB = 2**30
 
 
 @pytest.fixture(scope="module")
-def api(server: RunningServer) -> XenAPI.Session:
+def api(server: RunningServer) -> Iterator[XenAPI.Session]:
     session = server.session()
     yield session
     session.xenapi.session.logout()
 
 
-def _failure(call: object, *args: object) -> list[str]:
+def _failure(call: Callable[..., object], *args: object) -> list[str]:
     with pytest.raises(XenAPI.Failure) as info:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     return list(info.value.details)
 
 
@@ -127,27 +128,18 @@ def test_async_call_followed_through_its_task(api: XenAPI.Session) -> None:
     vm = api.xenapi.VM.create(vm_record("sdk-async"))
     task = api.xenapi.Async.VM.compute_memory_overhead(vm)
     assert task.startswith("OpaqueRef:")
-    for _ in range(200):
-        record = api.xenapi.task.get_record(task)
-        if record["status"] != "pending":
-            break
-        time.sleep(0.01)
+    until(lambda: api.xenapi.task.get_status(task) != "pending")
+    record = api.xenapi.task.get_record(task)
     assert record["status"] == "success"
     assert record["progress"] == 1.0
     assert record["result"] == "<value>38797312</value>"
     assert record["error_info"] == []
     failing = api.xenapi.Async.VM.destroy("OpaqueRef:nope")
-    for _ in range(200):
-        if api.xenapi.task.get_status(failing) != "pending":
-            break
-        time.sleep(0.01)
+    until(lambda: api.xenapi.task.get_status(failing) != "pending")
     assert api.xenapi.task.get_error_info(failing) == ["HANDLE_INVALID", "VM", "OpaqueRef:nope"]
     assert api.xenapi.task.get_status(failing) == "failure"
     created = api.xenapi.Async.VM.create(vm_record("sdk-async-create"))
-    for _ in range(200):
-        if api.xenapi.task.get_status(created) != "pending":
-            break
-        time.sleep(0.01)
+    until(lambda: api.xenapi.task.get_status(created) != "pending")
     ref = api.xenapi.task.get_result(created)[len("<value>") : -len("</value>")]
     assert api.xenapi.VM.get_name_label(ref) == "sdk-async-create"
     api.xenapi.task.destroy(task)
@@ -178,10 +170,10 @@ def test_event_from_sees_a_change(api: XenAPI.Session, server: RunningServer) ->
 
     thread = threading.Thread(target=change_later)
     thread.start()
-    started = time.monotonic()
-    batch = api.xenapi.event_from(["VM"], token, 30.0)
+    # A timeout no test outlives (pytest stops one at 300 s): returning is returning on
+    # the change.
+    batch = api.xenapi.event_from(["VM"], token, 3600.0)
     thread.join()
-    assert time.monotonic() - started < 20  # it returned on the change, not on the timeout
     (event,) = [e for e in batch["events"] if e["ref"] == vm]
     assert event["operation"] == "mod"
     assert event["class"] == "vm"
@@ -292,9 +284,7 @@ def test_bad_session_and_logout(server: RunningServer) -> None:
 
 
 def test_list_methods_is_a_bare_array(server: RunningServer) -> None:
-    proxy = server.proxy()
-    methods = proxy.system.listMethods()
-    assert isinstance(methods, list)
+    methods = server.proxy().list_methods()
     assert {
         "VM.get_all_records",
         "event.from",

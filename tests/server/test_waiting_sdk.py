@@ -1,38 +1,46 @@
 """Black-box: a call on a VM busy with another operation waits for it, as xapi's do.
 
 The operation held here is `wait_memory_target_live` on a guest whose balloon driver is
-stuck: it lasts until it times out (256 simulated s) or its task is cancelled. The
-server runs at 5 simulated seconds per real second, so the hold (51 real s) outlasts the
-test, and the waiting calls are woken as soon as the operations they wait for end.
+stuck: it lasts until it times out (256 simulated s) or its task is cancelled. The guests
+are set up on a fast clock, then the server goes on at HELD_TIME_SCALE, where that timeout
+outlasts any test however slow the machine; the waiting calls are woken as soon as the
+operations they wait for end.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import XenAPI
 
-from tests.serving import RunningServer, start_server, vm_record
+from tests.serving import (
+    HELD_TIME_SCALE,
+    PATIENCE_S,
+    RunningServer,
+    start_again,
+    start_server,
+    until,
+    vm_record,
+)
 from xenmem.cli.main import main
 
 MIB = 2**20
 GIB = 2**30
-SCALE = 5.0
-POOL = """
-[pool]
-name = "waiting"
-
+# One guest per test, each on its own host, so that one test's rebalancing leaves the
+# others' guests alone.
+GUESTS = ("held", "cancelled", "crowded")
+HOST = """
 [[host]]
-name = "alpha"
+name = "{name}"
 memory = "16GiB"
 cpus = 8
 dom0_memory = "1GiB"
 xen_memory = "512MiB"
 """
+POOL = '[pool]\nname = "waiting"\n' + "".join(HOST.format(name=name) for name in GUESTS)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +48,15 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
     state = tmp_path_factory.mktemp("waiting-state")
     pool_file = state / "pool.toml"
     pool_file.write_text(POOL)
-    server = start_server(state / "db", "--pool", str(pool_file), time_scale=SCALE)
+    first = start_server(state / "db", "--pool", str(pool_file))
+    try:
+        api = first.session().xenapi
+        hosts = {api.host.get_name_label(host): host for host in api.host.get_all()}
+        for name in GUESTS:
+            stuck_guest(api, name, hosts[name])
+    finally:
+        first.stop()
+    server = start_again(first, time_scale=HELD_TIME_SCALE)
     yield server
     server.stop()
 
@@ -52,26 +68,26 @@ def api(running: RunningServer) -> Iterator[Any]:
     session.xenapi.session.logout()
 
 
-def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
-def busy_vm(api: Any, name: str) -> tuple[str, str]:
-    """A running VM held by an Async wait_memory_target_live that cannot end by itself
-    soon; returns the VM and the holding task."""
+def stuck_guest(api: Any, name: str, host: str) -> None:
+    """A guest at 4 GiB on `host` whose stuck balloon driver never takes it to its 2 GiB."""
     record = vm_record(name, other_config={"xenmem_balloon": "stuck", "xenmem_boot_seconds": "0"})
     vm = str(api.VM.create(record))
-    api.VM.start(vm, False, False)
+    api.VM.start_on(vm, host, False, False)
     until(
         lambda: (
             api.VM_metrics.get_other_config(api.VM.get_metrics(vm)).get("balloon_health")
             == "cooperative"
         )
     )
-    api.VM.set_memory_target_live(vm, str(2 * GIB))
+    # Pinned below what the guest holds, in its record: the target stays out of its reach
+    # whatever rebalances it (set_memory_target_live's hold would not survive a restart).
+    api.VM.set_memory_dynamic_range(vm, str(2 * GIB), str(2 * GIB))
+
+
+def busy_vm(api: Any, name: str) -> tuple[str, str]:
+    """The stuck guest `name`, held by an Async wait_memory_target_live that cannot end
+    by itself while the test runs; returns the VM and the holding task."""
+    (vm,) = api.VM.get_by_name_label(name)
     task = api.Async.VM.wait_memory_target_live(vm)
     until(lambda: api.VM.get_current_operations(vm) == {task: "awaiting_memory_live"})
     return vm, task
@@ -98,19 +114,19 @@ def test_a_call_waits_for_the_operation_in_progress_and_then_runs(
 
     def resize() -> None:
         try:
-            outcome.append(other.VM.set_memory_dynamic_range(vm, str(GIB), str(3 * GIB)))
+            outcome.append(other.VM.set_memory_dynamic_range(vm, str(GIB), str(4 * GIB)))
         except XenAPI.Failure as failure:
             outcome.append(list(failure.details))
 
     waiter = threading.Thread(target=resize)
     waiter.start()
     # The waiting call blocks no one else: other calls on the VM and the pool go on.
-    until(lambda: api.VM.get_memory_dynamic_max(vm) == str(4 * GIB) and waiter.is_alive())
+    until(lambda: api.VM.get_memory_dynamic_max(vm) == str(2 * GIB) and waiter.is_alive())
     assert api.VM.get_current_operations(vm) == {holder: "awaiting_memory_live"}
     assert api.VM.get_cooperative(vm) is False
     assert outcome == []
     release(api, vm, holder)
-    waiter.join(timeout=30)
+    waiter.join(timeout=PATIENCE_S)
     assert outcome == [""]
     assert api.VM.get_memory_dynamic_min(vm) == str(GIB)
     other.session.logout()

@@ -37,6 +37,12 @@ def small_pool(*, hosts: int = 2, memory: int = 16 * GIB, dmc: bool = True) -> P
     )
 
 
+async def body(ctx: Context, name: str, *args: object) -> object:
+    """Run a message's body as dispatch does: awaited when it is a coroutine."""
+    result = MESSAGES[name](ctx, *args)
+    return await result if inspect.iscoroutine(result) else result
+
+
 class Pool:
     """The store, the running pool and a context to call messages with."""
 

@@ -93,6 +93,7 @@ class Rig:
             domids = {d.domid for d in simulated(agent).domains()}
             assert domids == {0, *agent.domains.resident.values()}
             ledger = MESSAGES["host.get_memory_ledger"](self.ctx, host)
+            assert isinstance(ledger, dict)
             assert ledger["unaccounted"] == ledger["other_domains"] == 0
             assert simulated(agent).xenstore.directory(record_path("xenopsd")) == []
         for vm in vms.values():

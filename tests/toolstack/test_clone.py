@@ -84,12 +84,13 @@ def test_on_a_snapshot_halted_setters_answer_vm_is_snapshot(pool: Pool) -> None:
         ("VM.snapshot", ("again", []), "snapshot"),
     ):
         assert pool.error(message, snap, *args) == ["VM_IS_SNAPSHOT", snap, operation]
-    for message, args in (
+    for message, live_args in (
         ("VM.set_memory_target_live", (GIB,)),
         ("VM.set_shadow_multiplier_live", (2.0,)),
         ("VM.wait_memory_target_live", ()),
     ):
-        assert pool.error(message, snap, *args) == ["VM_BAD_POWER_STATE", snap, "running", "halted"]
+        refusal = pool.error(message, snap, *live_args)
+        assert refusal == ["VM_BAD_POWER_STATE", snap, "running", "halted"]
     pool.call("VM.set_VCPUs_at_startup", snap, 1)
     assert pool.record("VM", snap)["VCPUs_at_startup"] == 1
 
@@ -102,7 +103,9 @@ def test_copy_and_clone_of_a_snapshot_are_templates(pool: Pool) -> None:
     # A snapshot keeps mac_seed, drops the two keys, names no base template (its source
     # was no template).
     assert "default_template" not in snap_keys and "xensource_internal" not in snap_keys
-    assert snap_keys["mac_seed"] == pool.record("VM", vm)["other_config"]["mac_seed"]  # type: ignore[index]
+    source_keys = pool.record("VM", vm)["other_config"]
+    assert isinstance(source_keys, dict)
+    assert snap_keys["mac_seed"] == source_keys["mac_seed"]
     assert "base_template_name" not in snap_keys
     for message, args in (("VM.copy", ("copied", "OpaqueRef:NULL")), ("VM.clone", ("cloned",))):
         new = pool.call(message, snap, *args)

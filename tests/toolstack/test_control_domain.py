@@ -15,6 +15,7 @@ import pytest
 
 from tests.toolstack.harness import GIB, Pool, small_pool
 from xenmem.xenapi.model import MODEL
+from xenmem.xenapi.types import Ref
 
 CONTROL_DOMAIN = ["OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain"]
 DOM0 = ["OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0"]
@@ -104,7 +105,7 @@ def test_every_vm_message_on_dom0(message: str) -> None:
     args, answer = EXPECTED[message]
     params = MODEL.messages[message].params[1:]
     given = [
-        pool.hosts[a] if p.type.__class__.__name__ == "Ref" and p.type.cls == "host" else a
+        pool.hosts[a] if isinstance(p.type, Ref) and p.type.cls == "host" else a
         for p, a in zip(params, args, strict=True)
     ]
     expected = answer(dom0, str(pool.record("VM", dom0)["uuid"]))

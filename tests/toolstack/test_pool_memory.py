@@ -19,7 +19,7 @@ from xenmem.errors import XenAPIError
 from xenmem.memory import start_requirement
 from xenmem.memory.domain_build import BuildKind
 from xenmem.toolstack import lifecycle
-from xenmem.toolstack.vm import memory_of
+from xenmem.toolstack.records import memory_of
 
 
 @pytest.fixture
@@ -481,9 +481,16 @@ def test_a_start_squeezes_cooperative_guests_beside_a_floored_one() -> None:
     below 5.5 GiB: squeezed gives up on it after 5 s and takes the rest from the other."""
     pool = Pool(small_pool(hosts=1))
     host = pool.hosts[0]
-    shape = {"memory_dynamic_min": GIB, "memory_dynamic_max": 6 * GIB, "memory_static_max": 6 * GIB}
-    floored = pool.vm(**shape, other_config={"xenmem_balloon": "floor:5632MiB"})
-    ideal = pool.vm(**shape)
+
+    def guest(balloon: str) -> str:
+        return pool.vm(
+            memory_dynamic_min=GIB,
+            memory_dynamic_max=6 * GIB,
+            memory_static_max=6 * GIB,
+            other_config={"xenmem_balloon": balloon},
+        )
+
+    floored, ideal = guest("floor:5632MiB"), guest("ideal")
     for vm in (floored, ideal):
         pool.call("VM.start_on", vm, host, False, False)
     pool.advance(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -57,14 +58,16 @@ def uuid(pool: Pool, cls: str, ref: str) -> str:
     return str(pool.record(cls, ref)["uuid"])
 
 
-def newest(pool: Pool, wall: Wall, **filters: object) -> dict[str, float]:
+def newest(
+    pool: Pool, wall: Wall, *, hosts: bool = True, vm_uuids: Collection[str] | None = None
+) -> dict[str, float]:
     """Legend → value of the newest 5-s row."""
     updates = pool.runtime.rrdd.updates(
         start=int(wall.now) - 5,
         interval=5,
         cf=None,
-        hosts=bool(filters.get("hosts", True)),
-        vm_uuids=filters.get("vm_uuids"),  # type: ignore[arg-type]
+        hosts=hosts,
+        vm_uuids=vm_uuids,
     )
     return dict(zip(updates.legend, updates.rows[0].values, strict=True))
 

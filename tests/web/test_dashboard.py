@@ -8,6 +8,7 @@ is saved as test-artifacts/dashboard.png.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.serving import ROOT_PASSWORD, RunningServer, start_server
+from tests.serving import PATIENCE_S, ROOT_PASSWORD, RunningServer, start_server
 from xenmem.memory import DomainType, VmMemory, start_requirement
 from xenmem.toolstack.ledger import PARTS
 
@@ -44,7 +45,7 @@ cpus = 8
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], timeout: float = 10.0) -> T:
+def eventually(check: Callable[[], T], timeout: float = PATIENCE_S) -> T:
     """check()'s value once it stops failing its assertions; its last failure after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -127,6 +128,12 @@ def page(browser: webdriver.Chrome, pool: Pool) -> webdriver.Chrome:
     return browser
 
 
+def browser_log(page: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The browser console's entries since the last reading."""
+    entries: list[dict[str, Any]] = page.get_log("browser")  # type: ignore[no-untyped-call]
+    return entries
+
+
 def _equal(actual: object, expected: object) -> None:
     assert actual == expected
 
@@ -202,7 +209,7 @@ def _vm_matches(page: webdriver.Chrome, pool: Pool, vm: str) -> dict[str, Any]:
 
 def test_ledgers_and_free_memory_match_the_server(page: webdriver.Chrome, pool: Pool) -> None:
     for host in pool.hosts.values():
-        eventually(lambda host=host: _host_matches(page, pool, host))
+        eventually(functools.partial(_host_matches, page, pool, host))
     # Every guest's RAM and overhead are parts of its host's bar.
     alpha = pool.ledger(pool.hosts["alpha"])
     assert len([k for k in alpha if k.endswith(":ram")]) == 2
@@ -215,7 +222,7 @@ def test_vm_cards_match_the_server(page: webdriver.Chrome, pool: Pool) -> None:
     }
     assert len(guests) == 4
     for vm in guests:
-        shown = eventually(lambda vm=vm: _vm_matches(page, pool, vm))
+        shown = eventually(functools.partial(_vm_matches, page, pool, vm))
         host = vms[vm]["resident_on"]
         names = {ref: name for name, ref in pool.hosts.items()}
         where = f"on {names[host]}" if host in names else "Not resident on any host"
@@ -265,7 +272,7 @@ def test_will_it_fit(page: webdriver.Chrome, pool: Pool) -> None:
     )
     needed = start_requirement(vm)
 
-    def rows() -> dict[str, tuple[str, int, int]]:
+    def rows() -> dict[str, list[str | int]]:
         shown: dict[str, Any] = page.execute_script(
             """
             const rows = [...document.querySelectorAll("#fit tbody tr")];
@@ -278,7 +285,7 @@ def test_will_it_fit(page: webdriver.Chrome, pool: Pool) -> None:
             """
         )
         assert shown["needed"] == needed
-        expected = {}
+        expected: dict[str, list[str | int]] = {}
         for ref in pool.hosts.values():
             free = pool.free(ref)
             expected[ref] = ["true" if free >= needed else "false", free, free - needed]
@@ -304,7 +311,7 @@ def test_exact_bytes_on_hover_and_a_screenshot(page: webdriver.Chrome, pool: Poo
     assert tooltip.text.splitlines()[0] == "db-1 · RAM"
     ARTIFACTS.mkdir(exist_ok=True)
     assert page.save_screenshot(str(ARTIFACTS / "dashboard.png"))
-    errors = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    errors = [entry for entry in browser_log(page) if entry["level"] == "SEVERE"]
     assert errors == []
 
 

@@ -4,7 +4,7 @@ import json
 
 from xenmem.memory.model import DomainType
 from xenmem.xen import VirtualClock, domain_path
-from xenmem.xen.simulator import Floor, Guest, HostSpec, Ideal, Intermittent, SimulatedHost
+from xenmem.xen.simulator import Driver, Floor, Guest, HostSpec, Ideal, Intermittent, SimulatedHost
 from xenmem.xen.xenstore import KeyTree
 
 MIB = 1024
@@ -12,7 +12,7 @@ MIB = 1024
 
 def busy_host(clock: VirtualClock) -> SimulatedHost:
     host = SimulatedHost(HostSpec.default(16 * 2**30), clock)
-    drivers = [
+    drivers: list[Driver] = [
         Ideal(rate_kib_s=100 * MIB),
         Floor(rate_kib_s=50 * MIB, floor_kib=900 * MIB),
         Intermittent(rate_kib_s=80 * MIB, interval_s=3.0),

@@ -11,6 +11,7 @@ from xenmem.memory.model import DomainType
 from xenmem.xen import RealClock, VirtualClock, XenError, domain_path, run_virtual
 from xenmem.xen.simulator import (
     Cap,
+    Driver,
     Fault,
     Floor,
     Greedy,
@@ -73,13 +74,15 @@ def test_default_host_sizes_follow_the_installer() -> None:
         HostSpec(total_kib=10, xen_kib=8, dom0_kib=8)
 
 
-def guest_host(driver: object, *, free: int = 10_000, actual: int = 1000, boot_delay: float = 0.0):  # type: ignore[no-untyped-def]
+def guest_host(
+    driver: Driver, *, free: int = 10_000, actual: int = 1000, boot_delay: float = 0.0
+) -> tuple[VirtualClock, SimulatedHost, int]:
     clock = VirtualClock()
     host = SimulatedHost(HostSpec(total_kib=free + actual, xen_kib=0, dom0_kib=None), clock)
     domid = host.create_domain(domain_type=DomainType.PV, max_kib=actual)
     host.build_domain(domid, memory_kib=actual, shadow_mib=0)
     host.xenstore.write(domain_path(domid, "memory/target"), str(actual))
-    host.attach_guest(domid, Guest(driver=driver, boot_delay_s=boot_delay))  # type: ignore[arg-type]
+    host.attach_guest(domid, Guest(driver=driver, boot_delay_s=boot_delay))
     return clock, host, domid
 
 

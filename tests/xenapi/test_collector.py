@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.support import Loop, in_process
+from tests.serving import PATIENCE_S
 from xenmem.db.users import set_user
 from xenmem.toolstack import Context
 from xenmem.xenapi.app import XenAPIServer
@@ -138,16 +139,24 @@ class Passes:
         return self.loop.loop.run_until_complete(login)
 
     def task(self, session: str, seconds: float = 0.0) -> str:
+        """A task that takes `seconds`: one of 0 s has finished when this returns."""
+
         async def run(ctx: Context) -> object:
             await asyncio.sleep(seconds)
             return "done"
 
         async def start() -> str:
             task = self.tasks.start("t", run, Context(store=self.store, session=session))
-            await asyncio.sleep(0.01)
+            while seconds == 0.0 and self.status(task) == "pending":
+                await asyncio.sleep(0.01)
             return task
 
-        return self.loop.loop.run_until_complete(start())
+        return self.loop.loop.run_until_complete(asyncio.wait_for(start(), PATIENCE_S))
+
+    def status(self, task: str) -> object:
+        record = self.store.get("task", task)
+        assert record is not None
+        return record["status"]
 
     def valid(self, session: str) -> bool:
         return self.sessions.is_valid(session)
@@ -213,7 +222,7 @@ def test_the_server_collects_every_interval(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
             await collector.stop()
 
-        loop.loop.run_until_complete(asyncio.wait_for(collected(), 10.0))
+        loop.loop.run_until_complete(asyncio.wait_for(collected(), PATIENCE_S))
 
 
 def test_a_pass_ends_the_sessions_of_a_changed_user(served: tuple[XenAPIServer, Loop]) -> None:
@@ -224,12 +233,13 @@ def test_a_pass_ends_the_sessions_of_a_changed_user(served: tuple[XenAPIServer, 
 
     async def blocked_until_collected() -> object:
         blocked = asyncio.ensure_future(
-            server.dispatcher.call("event.from", [changed, ["pool"], token["token"], 60.0])
+            server.dispatcher.call("event.from", [changed, ["pool"], token["token"], 3600.0])
         )
         await asyncio.sleep(0.05)
         set_user(server.conn, "vm-admin", "read-only", "vm-admin-pw")  # demoted
         server.collector.collect()
-        return await asyncio.wait_for(blocked, 5.0)
+        # Nothing changes in the pool and no test lasts an hour: the pass ended the call.
+        return await asyncio.wait_for(blocked, PATIENCE_S)
 
     assert loop.loop.run_until_complete(blocked_until_collected()) == Failure(
         ["SESSION_INVALID", changed]

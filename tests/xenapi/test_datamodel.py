@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,18 @@ import pytest
 from tests.in_process import open_in_process
 from xenmem import toolstack
 from xenmem.xenapi.app import message_bodies
-from xenmem.xenapi.datamodel import REQUIRED, ClassDef, Kind, Message, Model, Param, dro, rw, sro
+from xenmem.xenapi.datamodel import (
+    REQUIRED,
+    ClassDef,
+    Field,
+    Kind,
+    Message,
+    Model,
+    Param,
+    dro,
+    rw,
+    sro,
+)
 from xenmem.xenapi.datamodel_session import EVENT
 from xenmem.xenapi.model import MODEL, decode_record
 from xenmem.xenapi.roles import POOL_ADMIN, READ_ONLY, ROLES, VM_ADMIN, at_least
@@ -129,10 +141,10 @@ def test_decode_record_fills_defaults_and_requires_memory() -> None:
         )
 
 
-def _model(*fields: object, messages: tuple[Message, ...] = ()) -> Model:
+def _model(*fields: Field, messages: tuple[Message, ...] = ()) -> Model:
     cd = ClassDef(
         name="thing",
-        fields=(dro("uuid", STRING), *fields),  # type: ignore[arg-type]
+        fields=(dro("uuid", STRING), *fields),
         messages=messages,
     )
     return Model(classes=(cd,))
@@ -174,9 +186,9 @@ def _model(*fields: object, messages: tuple[Message, ...] = ()) -> Model:
         (lambda: Model(classes=(ClassDef(name="x", fields=(sro("a", INT),)),)), "no uuid"),
     ],
 )
-def test_inconsistent_models_are_refused(build: object, problem: str) -> None:
+def test_inconsistent_models_are_refused(build: Callable[[], Model], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        build()  # type: ignore[operator]
+        build()
 
 
 def test_roles_are_ordered_by_strength() -> None:

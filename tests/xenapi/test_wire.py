@@ -10,7 +10,7 @@ import pytest
 from xenmem.errors import XenAPIError
 from xenmem.xenapi import jsonrpc, xmlrpc
 from xenmem.xenapi.model import decode_arg
-from xenmem.xenapi.types import BOOL, DATETIME, FLOAT, INT, STRING, Enum, Map, Set
+from xenmem.xenapi.types import BOOL, DATETIME, FLOAT, INT, STRING, ApiType, Enum, Map, Set
 
 S = "OpaqueRef:7f1c2a9e-3b4d-4e5f-8a6b-9c0d1e2f3a4b"
 HEADER = '<?xml version="1.0"?><methodResponse><params><param>'
@@ -159,8 +159,8 @@ def test_unreadable_json(body: bytes) -> None:
         (Map(STRING, INT), {"a": "1"}, {"a": 1}),
     ],
 )
-def test_lenient_decoding(t: object, value: object, expected: object) -> None:
-    assert decode_arg(t, value, "x") == expected  # type: ignore[arg-type]
+def test_lenient_decoding(t: ApiType, value: object, expected: object) -> None:
+    assert decode_arg(t, value, "x") == expected
 
 
 @pytest.mark.parametrize(
@@ -182,9 +182,9 @@ def test_lenient_decoding(t: object, value: object, expected: object) -> None:
         (Map(STRING, INT), []),
     ],
 )
-def test_undecodable_arguments_are_internal_errors(t: object, value: object) -> None:
+def test_undecodable_arguments_are_internal_errors(t: ApiType, value: object) -> None:
     with pytest.raises(XenAPIError) as info:
-        decode_arg(t, value, "x")  # type: ignore[arg-type]
+        decode_arg(t, value, "x")
     assert info.value.code == "INTERNAL_ERROR"
     assert len(info.value.params) == 1
 
@@ -192,6 +192,8 @@ def test_undecodable_arguments_are_internal_errors(t: object, value: object) -> 
 def test_xml_rpc_replaces_what_xml_cannot_carry() -> None:
     body = xmlrpc.render_success({"a\x01b": ["x\x00y", "\ud800", "\ufffe", "tab\tnl\n", "é𝄞"]})
     ((parsed,), _) = stdlib.loads(body.decode())
+    assert isinstance(parsed, dict)
     assert parsed["Value"] == {"a\ufffdb": ["x\ufffdy", "\ufffd", "\ufffd", "tab\tnl\n", "é𝄞"]}
     ((failure,), _) = stdlib.loads(xmlrpc.render_failure(["CODE", "\x07"]).decode())
+    assert isinstance(failure, dict)
     assert failure["ErrorDescription"] == ["CODE", "\ufffd"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.server.rrd_client import float32, wait_for
-from tests.serving import ROOT_PASSWORD, RunningServer, vm_record
+from tests.serving import PATIENCE_S, ROOT_PASSWORD, RunningServer, vm_record
 
 HERE = Path(__file__).parent
 GIB = 2**30
@@ -85,7 +85,7 @@ def test_connect_watch_and_see_a_mod(node: str, server: RunningServer, transport
         assert ready["shadow_multiplier"] == 1
         api.xenapi.VM.set_name_description(vm, expected)
         assert _line(process)["update"] == {"ref": vm, "name_description": expected}
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=PATIENCE_S) == 0
     finally:
         if process.poll() is None:
             process.kill()

@@ -10,7 +10,7 @@ const print = value => process.stdout.write(JSON.stringify(value) + '\n')
 const deadline = setTimeout(() => {
   print({ error: 'timed out waiting for the update' })
   process.exit(1)
-}, 30000)
+}, 120000) // only a hung run takes this long
 
 const xapi = createClient({ url, auth: { user, password }, transport, allowUnauthorized: true })
 

@@ -74,7 +74,7 @@ def parse_records(text: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="package")
 def xe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     # Simulated time runs fast so that ballooning and waits finish quickly.
-    running = start_server(tmp_path_factory.mktemp("xe-state"), "--time-scale", "1000")
+    running = start_server(tmp_path_factory.mktemp("xe-state"), time_scale=1000.0)
     yield running
     running.stop()
 

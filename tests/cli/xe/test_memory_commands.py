@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import XenAPI
@@ -21,13 +21,16 @@ def halted(api: XenAPI.Session) -> Iterator[tuple[str, str]]:
 
 def _limits(api: XenAPI.Session, vm: str) -> tuple[int, int, int, int]:
     record = api.xenapi.VM.get_record(vm)
-    fields = ("static_min", "dynamic_min", "dynamic_max", "static_max")
-    return tuple(int(record[f"memory_{f}"]) for f in fields)  # type: ignore[return-value]
+
+    def memory(name: str) -> int:
+        return int(record[f"memory_{name}"])
+
+    return memory("static_min"), memory("dynamic_min"), memory("dynamic_max"), memory("static_max")
 
 
-def _sdk_error(call: object, *args: object) -> list[str]:
+def _sdk_error(call: Callable[..., object], *args: object) -> list[str]:
     with pytest.raises(XenAPI.Failure) as info:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     return list(info.value.details)
 
 
